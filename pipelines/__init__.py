@@ -1,0 +1,1 @@
+"""The Dagster code location: assets, checks, jobs; assembled in `pipelines.definitions`."""

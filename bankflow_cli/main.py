@@ -1,0 +1,125 @@
+"""The `bankflow` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import typer
+from rich.console import Console
+
+from bankflow_cli.runtime import PROJECT_ROOT, ensure_secret_key, prepare_runtime
+from resources.settings import load_settings
+
+# Tracebacks never show local variables: they may hold tokens or connection strings.
+app = typer.Typer(
+    help="bankflow: bank data into Postgres, modelled with dbt, orchestrated by Dagster.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+
+
+@app.command()
+def demo(
+    days: int = typer.Option(90, help="Daily partitions to backfill, ending today."),
+    seed: int = typer.Option(42, help="Seed of the sandbox world."),
+) -> None:
+    """Embedded Postgres + sandbox banks: backfill, dbt, checks, and a summary."""
+    from bankflow_cli.demo import run_demo
+
+    ok = run_demo(console, days=days, seed=seed)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(3000),
+) -> None:
+    """Dagster webserver + daemon on this workspace (runs and schedules stored on Postgres)."""
+    settings = load_settings()
+    runtime = prepare_runtime(settings)
+    ensure_secret_key(settings)
+    console.print(
+        f"Dagster instance on Postgres ({'embedded' if runtime.embedded else 'configured server'})."
+    )
+    console.print(f"Open http://{host}:{port}  (Ctrl-C stops it)")
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    # Stays in this process's tree so the embedded Postgres lives as long as the UI does.
+    code = subprocess.call(
+        [dagster, "dev", "-h", host, "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        cwd=PROJECT_ROOT,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def connect(
+    provider: str = typer.Argument(..., help="Provider to connect (truelayer)."),
+    redirect_url: str | None = typer.Option(
+        None, help="The URL the bank redirected you to (skips the prompt)."
+    ),
+    connection_name: str | None = typer.Option(None, help="Name of the connection (default: the provider)."),
+) -> None:
+    """Give bankflow access to a bank: open the consent link, paste where it sends you back."""
+    from bankflow_cli.connect import code_from_redirect, finish_truelayer_consent, start_truelayer_consent
+    from resources.providers.truelayer import TrueLayerAuth, TrueLayerConfig
+    from resources.vault import TokenVault
+
+    if provider != "truelayer":
+        console.print(f"[red]Unknown provider {provider!r}[/]: only truelayer can be connected so far.")
+        raise typer.Exit(2)
+    settings = load_settings()
+    runtime = prepare_runtime(settings)
+    ensure_secret_key(settings)
+    config = TrueLayerConfig(
+        auth_url=_required_env("BANKFLOW_TRUELAYER_AUTH_URL"),
+        api_url=_required_env("BANKFLOW_TRUELAYER_API_URL"),
+        client_id=_required_env("BANKFLOW_TRUELAYER_CLIENT_ID"),
+        client_secret=_required_env("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
+    )
+    auth = TrueLayerAuth(config)
+    consent = start_truelayer_consent(auth)
+    console.print("Open this link, approve access, then paste the URL you land on:")
+    console.print(consent.url, soft_wrap=True)
+    landed = redirect_url or typer.prompt("Redirect URL")
+    code = code_from_redirect(landed, consent.state)
+    vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
+    finish_truelayer_consent(auth, vault, connection_name or provider, code)
+    console.print(f"[green]Connected[/] {provider}; tokens stored encrypted in ops.connections.")
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new BANKFLOW_SECRET_KEY line (append it to .env)."""
+    from resources.vault import generate_secret_key
+
+    typer.echo(f"BANKFLOW_SECRET_KEY={generate_secret_key()}")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    seed: int = typer.Option(42),
+    port: int = typer.Option(8700),
+    host: str = typer.Option("127.0.0.1"),
+) -> None:
+    """Serve the simulated banks until Ctrl-C."""
+    from sandbox.server import run_forever
+
+    run_forever(seed=seed, port=port, host=host)
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        console.print(f"[red]{name} is not set[/] (environment or .env).")
+        raise typer.Exit(2)
+    return value
+
+
+if __name__ == "__main__":
+    app()

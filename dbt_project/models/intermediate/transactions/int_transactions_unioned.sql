@@ -1,0 +1,57 @@
+with truelayer_booked as (
+    select * from {{ ref('stg_truelayer__transactions') }}
+),
+
+truelayer_pending as (
+    select * from {{ ref('stg_truelayer__pending_transactions') }}
+),
+
+accounts as (
+    select * from {{ ref('int_accounts_unified') }}
+),
+
+unioned as (
+    select * from truelayer_booked
+    union all
+    select * from truelayer_pending
+),
+
+with_accounts as (
+    select
+        unioned.*,
+        accounts.account_key
+    from unioned
+    left join accounts
+        on unioned.source = accounts.source
+        and unioned.account_ref = accounts.account_ref
+),
+
+final as (
+    select
+        transaction_key,
+        source,
+        account_key,
+        account_ref,
+        source_transaction_id,
+        entry_reference,
+        end_to_end_id,
+        status,
+        booking_date,
+        value_date,
+        booked_at,
+        amount,
+        currency,
+        counterparty_name,
+        counterparty_iban,
+        merchant_name,
+        mcc,
+        description,
+        bank_transaction_code,
+        provider_category,
+        provider_subcategory,
+        balance_after,
+        raw_record_key
+    from with_accounts
+)
+
+select * from final

@@ -1,0 +1,37 @@
+with accounts as (
+    select * from {{ ref('int_accounts_unified') }}
+),
+
+latest as (
+    -- Several sources can report one account: the latest report names it.
+    {{ deduplicate('accounts', 'account_key', 'fetched_at desc, source, account_ref') }}
+),
+
+sources as (
+    select
+        account_key,
+        string_agg(distinct source, ',' order by source) as sources,
+        min(fetched_at) as first_seen_at,
+        max(fetched_at) as last_seen_at
+    from accounts
+    group by account_key
+),
+
+final as (
+    select
+        latest.account_key,
+        latest.iban,
+        latest.account_ref as provider_account_id,
+        latest.currency,
+        latest.display_name,
+        latest.bank_name,
+        latest.account_type,
+        cast(null as text) as owner_name,
+        sources.sources,
+        sources.first_seen_at,
+        sources.last_seen_at
+    from latest
+    inner join sources on latest.account_key = sources.account_key
+)
+
+select * from final

@@ -1,0 +1,148 @@
+"""The one HTTP layer all API connectors share: timeouts, retries with backoff, error mapping.
+
+Provider modules add only what is theirs (auth, paging, record shape). Responses are parsed
+with Decimal for every JSON number with a fraction, so money never passes through float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import simplejson
+import tenacity
+
+from resources.errors import ProviderResponseError, TransientProviderError
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    # A Retry-After longer than this is not slept through inside a run: the run fails and the
+    # schedule tries again later.
+    retry_after_max: float = 120.0
+
+
+def loads_exact(text: str | bytes) -> Any:
+    """Parse JSON keeping every number exact (Decimal for fractions)."""
+    return simplejson.loads(text, use_decimal=True)
+
+
+def dumps_exact(value: Any) -> str:
+    """Serialise JSON writing Decimals back as the exact numbers they were parsed from."""
+    return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class ApiClient:
+    """A JSON API client for one provider: base URL, auth headers, retries, error mapping.
+
+    `error_mapper(response)` lets a provider turn its own error bodies into ProviderErrors
+    (e.g. an expired consent into AuthorizationRequired); it returns None to fall through to
+    the generic handling.
+    """
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Callable[[], Mapping[str, str]] | None = None,
+        error_mapper: Callable[[httpx.Response], Exception | None] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.provider = provider
+        self.retry = retry or RetryPolicy()
+        self._headers = headers or (lambda: {})
+        self._error_mapper = error_mapper
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.request_json("GET", path, params=params)
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request (retrying transient failures) and return the parsed JSON body."""
+        for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientProviderError),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(self.retry.max_attempts),
+            reraise=True,
+        ):
+            with attempt:
+                return self._send_once(method, path, **kwargs)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
+        where = f"{method} {path}"
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientProviderError(self.provider, f"{where}: {type(exc).__name__}") from None
+        if response.is_success:
+            try:
+                return loads_exact(response.content)
+            except ValueError as exc:
+                raise ProviderResponseError(
+                    self.provider, f"{where}: response is not valid JSON ({exc.msg} at char {exc.pos})"
+                ) from None
+        mapped = self._error_mapper(response) if self._error_mapper else None
+        if mapped is not None:
+            raise mapped
+        detail = f"{where}: HTTP {response.status_code}{_error_code(response)}"
+        if response.status_code in RETRYABLE_STATUS:
+            raise TransientProviderError(self.provider, detail, retry_after=_retry_after(response))
+        raise ProviderResponseError(self.provider, detail)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after <= self.retry.retry_after_max:
+            return retry_after
+        backoff = self.retry.backoff_initial * 2 ** (state.attempt_number - 1)
+        return min(backoff, self.retry.backoff_max)
+
+
+def _error_code(response: httpx.Response) -> str:
+    """The provider's error code, if the body has one; never the whole body (it may echo secrets)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        code = body.get("error") or body.get("code")
+        if isinstance(code, str) and len(code) < 80:
+            return f" ({code})"
+    return ""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,1 @@
+"""One module per provider; everything they share lives in `resources.http`."""

@@ -1,0 +1,294 @@
+"""TrueLayer Data API v1: OAuth code/refresh grants, accounts, balances, booked and pending transactions.
+
+Contract: shared/reference/bank-contracts.md §3 and §10. The v1 transactions endpoint has no
+paging: a window is one call per account. `transaction_id` is not stable across pulls for
+some banks, so a record's identity is the first of normalised_provider_transaction_id,
+provider_transaction_id, transaction_id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
+
+from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
+from resources.http import ApiClient, RetryPolicy, dumps_exact
+from resources.warehouse.loader import RawRecord, ReplaceScope
+from resources.warehouse.quarantine import QuarantineItem
+
+PROVIDER = "truelayer"
+SCOPES = "info accounts balance cards transactions offline_access"
+IDENTITY_FIELDS = ("normalised_provider_transaction_id", "provider_transaction_id", "transaction_id")
+# Connections are active for 90 days from consent (contract §3, "Create a connection").
+CONSENT_DAYS = 90
+
+
+@dataclass(frozen=True)
+class TrueLayerConfig:
+    auth_url: str
+    api_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str = "http://127.0.0.1:3000/callback"
+
+
+class TrueLayerAuth:
+    """The auth server side: the consent link and the token endpoint."""
+
+    def __init__(self, config: TrueLayerConfig, retry: RetryPolicy | None = None) -> None:
+        self.config = config
+        self._retry = retry
+
+    def authorization_url(self, state: str, providers: str | None = None) -> str:
+        extra = {"nonce": secrets.token_urlsafe(16)}
+        if providers:
+            extra["providers"] = providers
+        return prepare_grant_uri(
+            self.config.auth_url.rstrip("/") + "/",
+            self.config.client_id,
+            "code",
+            redirect_uri=self.config.redirect_uri,
+            scope=SCOPES,
+            state=state,
+            **extra,
+        )
+
+    def exchange_code(self, code: str) -> dict[str, Any]:
+        """Trade an authorisation code for tokens; the consent clock starts now."""
+        tokens = self._token_request("authorization_code", code=code, redirect_uri=self.config.redirect_uri)
+        tokens["consent_granted_at"] = tokens["obtained_at"]
+        return tokens
+
+    def refresh(self, tokens: Mapping[str, Any]) -> dict[str, Any]:
+        """New access token; TrueLayer rotates the refresh token, so the result replaces `tokens`."""
+        refreshed = self._token_request("refresh_token", refresh_token=tokens["refresh_token"])
+        refreshed.setdefault("refresh_token", tokens["refresh_token"])
+        refreshed["consent_granted_at"] = tokens.get("consent_granted_at")
+        return refreshed
+
+    def consent_expires_at(self, tokens: Mapping[str, Any]) -> datetime | None:
+        granted = tokens.get("consent_granted_at")
+        return datetime.fromisoformat(granted) + timedelta(days=CONSENT_DAYS) if granted else None
+
+    def _token_request(self, grant_type: str, **params: str) -> dict[str, Any]:
+        body = prepare_token_request(
+            grant_type, client_id=self.config.client_id, client_secret=self.config.client_secret, **params
+        )
+        with ApiClient(
+            provider=PROVIDER,
+            base_url=self.config.auth_url,
+            error_mapper=_auth_error,
+            retry=self._retry,
+        ) as client:
+            tokens = client.request_json(
+                "POST",
+                "/connect/token",
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        if not isinstance(tokens, dict) or "access_token" not in tokens:
+            raise ProviderResponseError(
+                PROVIDER, f"token endpoint answered without an access_token ({grant_type})"
+            )
+        tokens["obtained_at"] = datetime.now(UTC).isoformat()
+        return tokens
+
+
+class TrueLayerClient:
+    """Data API v1 reads with one access token."""
+
+    def __init__(
+        self,
+        api_url: str,
+        access_token: str,
+        *,
+        psu_ip: str | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        # X-PSU-IP marks the request as user-present; unattended runs must not claim that.
+        if psu_ip:
+            headers["X-PSU-IP"] = psu_ip
+        self._api = ApiClient(
+            provider=PROVIDER,
+            base_url=api_url,
+            headers=lambda: headers,
+            error_mapper=_data_error,
+            retry=retry,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> TrueLayerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return self._results("/accounts")
+
+    def balance(self, account_id: str) -> list[dict[str, Any]]:
+        return self._results(f"/accounts/{account_id}/balance")
+
+    def transactions(self, account_id: str, first_day: date, last_day: date) -> list[dict[str, Any]]:
+        """Booked transactions with posting dates from `first_day` to `last_day`, both inclusive."""
+        params = {"from": first_day.isoformat(), "to": last_day.isoformat()}
+        return self._results(f"/accounts/{account_id}/transactions", params)
+
+    def pending_transactions(self, account_id: str) -> list[dict[str, Any]]:
+        return self._results(f"/accounts/{account_id}/transactions/pending")
+
+    def _results(self, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        body = self._api.get_json(path, params)
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise ProviderResponseError(PROVIDER, f"GET {path}: no 'results' list in the response")
+        return results
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """Records for one raw table and the scope of existing rows they replace."""
+
+    table: str
+    records: list[RawRecord]
+    scope: ReplaceScope
+
+
+@dataclass
+class WindowExtract:
+    first_day: date
+    last_day: date
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    loads: list[TableLoad] = field(default_factory=list)
+    quarantined: list[QuarantineItem] = field(default_factory=list)
+
+
+def window_days(first_day: date, last_day: date) -> list[str]:
+    return [(first_day + timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
+
+
+def extract_window(
+    client: TrueLayerClient, first_day: date, last_day: date, fetched_on: date
+) -> WindowExtract:
+    """Everything one run lands: accounts, a balance snapshot, booked rows for the window, pending rows.
+
+    Booked rows replace the window's days for the accounts seen; pending rows replace each
+    account's whole pending set (they vanish once booked); balances replace today's snapshot.
+    """
+    extract = WindowExtract(first_day=first_day, last_day=last_day)
+    days = window_days(first_day, last_day)
+    accounts, balances, booked, pending = [], [], [], []
+    for account in client.accounts():
+        account_id = account.get("account_id")
+        if not isinstance(account_id, str) or not account_id:
+            extract.quarantined.append(
+                QuarantineItem("accounts", "account without account_id", dumps_exact(account), None)
+            )
+            continue
+        extract.accounts.append(account)
+        accounts.append(RawRecord(dumps_exact(account), fetched_on.isoformat(), account_id, account_id))
+        for balance in client.balance(account_id):
+            balances.append(RawRecord(dumps_exact(balance), fetched_on.isoformat(), account_id, account_id))
+        for txn in client.transactions(account_id, first_day, last_day):
+            _keep(extract, booked, "transactions", txn, account_id, allowed_days=days)
+        for txn in client.pending_transactions(account_id):
+            _keep(extract, pending, "pending_transactions", txn, account_id, allowed_days=None)
+    account_ids = [a["account_id"] for a in extract.accounts]
+    extract.loads = [
+        TableLoad("truelayer_accounts", accounts, ReplaceScope(account_refs=account_ids)),
+        TableLoad(
+            "truelayer_balances",
+            balances,
+            ReplaceScope(partition_keys=[fetched_on.isoformat()], account_refs=account_ids),
+        ),
+        TableLoad(
+            "truelayer_transactions", booked, ReplaceScope(partition_keys=days, account_refs=account_ids)
+        ),
+        TableLoad("truelayer_pending_transactions", pending, ReplaceScope(account_refs=account_ids)),
+    ]
+    return extract
+
+
+def record_key(txn: Mapping[str, Any]) -> str | None:
+    """The contract's identity order: the most stable id the provider gave."""
+    for name in IDENTITY_FIELDS:
+        value = txn.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def posting_date(txn: Mapping[str, Any]) -> str | None:
+    """The bank's calendar date of the posting, as sent (the date part of `timestamp`)."""
+    timestamp = txn.get("timestamp")
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        return None
+
+
+def _keep(
+    extract: WindowExtract,
+    into: list[RawRecord],
+    entity: str,
+    txn: dict[str, Any],
+    account_id: str,
+    allowed_days: Sequence[str] | None,
+) -> None:
+    payload = dumps_exact(txn)
+    key, day = record_key(txn), posting_date(txn)
+    reason = None
+    if key is None:
+        reason = "no transaction id in any of " + ", ".join(IDENTITY_FIELDS)
+    elif day is None:
+        reason = f"timestamp {txn.get('timestamp')!r} is not an ISO-8601 date-time"
+    elif allowed_days is not None and day not in allowed_days:
+        reason = f"posting date {day} is outside the requested window"
+    if reason:
+        extract.quarantined.append(QuarantineItem(entity, reason, payload, account_id))
+        return
+    into.append(RawRecord(payload=payload, partition_key=day, record_key=key, account_ref=account_id))
+
+
+def _auth_error(response: httpx.Response) -> ProviderError | None:
+    code = _error_body_code(response)
+    if code in {"invalid_grant", "invalid_authorization_code", "access_denied"}:
+        return AuthorizationRequired(PROVIDER, f"the consent is no longer valid ({code})")
+    if code in {"invalid_client", "unauthorized_client"}:
+        return AuthorizationRequired(
+            PROVIDER, f"client credentials were rejected ({code}); check BANKFLOW_TRUELAYER_CLIENT_ID/SECRET"
+        )
+    return None
+
+
+def _data_error(response: httpx.Response) -> ProviderError | None:
+    code = _error_body_code(response)
+    if response.status_code == 401:
+        return AuthorizationRequired(
+            PROVIDER, f"the access token was rejected (HTTP 401 {code or 'unauthorized'})"
+        )
+    if response.status_code == 403 and code in {"access_denied", "sca_exceeded"}:
+        return AuthorizationRequired(PROVIDER, f"access was refused (HTTP 403 {code})")
+    return None
+
+
+def _error_body_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None

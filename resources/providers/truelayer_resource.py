@@ -1,0 +1,49 @@
+"""TrueLayer as a Dagster resource: configuration from the environment, tokens from the vault."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from resources.errors import AuthorizationRequired
+from resources.http import RetryPolicy
+from resources.providers.truelayer import PROVIDER, TrueLayerAuth, TrueLayerClient, TrueLayerConfig
+from resources.vault import TokenVault
+
+
+class TrueLayerResource(dg.ConfigurableResource):
+    """TrueLayer Data API v1 (live, sandbox, or bankflow's simulator: only the URLs differ)."""
+
+    auth_url: str
+    api_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str = "http://127.0.0.1:3000/callback"
+    connection_name: str = "truelayer"
+    max_attempts: int = 5
+    backoff_initial_seconds: float = 0.5
+
+    def config(self) -> TrueLayerConfig:
+        return TrueLayerConfig(
+            auth_url=self.auth_url,
+            api_url=self.api_url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            redirect_uri=self.redirect_uri,
+        )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, backoff_initial=self.backoff_initial_seconds)
+
+    def auth(self) -> TrueLayerAuth:
+        return TrueLayerAuth(self.config(), retry=self.retry_policy())
+
+    def open_client(self, vault: TokenVault) -> TrueLayerClient:
+        """A data client with a fresh access token; the rotated refresh token is saved first."""
+        tokens = vault.load(self.connection_name)
+        if tokens is None:
+            raise AuthorizationRequired(PROVIDER, f"no connection named {self.connection_name!r} yet")
+        auth = self.auth()
+        refreshed = auth.refresh(tokens)
+        # Save before any data call: the old refresh token is already spent.
+        vault.save(self.connection_name, PROVIDER, refreshed, auth.consent_expires_at(refreshed))
+        return TrueLayerClient(self.api_url, refreshed["access_token"], retry=self.retry_policy())

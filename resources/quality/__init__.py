@@ -1,0 +1,1 @@
+"""Great Expectations suites (files under quality/suites) run against Postgres in SQL."""

@@ -1,0 +1,28 @@
+"""Process-wide settings read from the environment and an optional `.env` file.
+
+Dagster resources take their fields from `dg.EnvVar`; this model is for the CLI and the
+warehouse bootstrap, which run before any Dagster code is loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANKFLOW_", env_file=".env", extra="ignore")
+
+    # Unset: bankflow runs its own embedded Postgres under `home`.
+    database_url: SecretStr | None = None
+    # Dagster's run/event storage; unset: a `dagster` database on the same server.
+    dagster_database_url: SecretStr | None = None
+    home: Path = Path(".bankflow")
+    # Fernet key that encrypts tokens at rest in `ops.connections`.
+    secret_key: SecretStr | None = None
+
+
+def load_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The Postgres warehouse: where it runs, its schemas, and the raw loader."""

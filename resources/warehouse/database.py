@@ -1,0 +1,102 @@
+"""Which Postgres bankflow talks to, and the schemas it owns there.
+
+`raw` and `ops` belong to the project and are created here; dbt owns `staging`,
+`intermediate` and `marts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+from resources.warehouse.embedded import start_embedded_postgres
+from resources.warehouse.quarantine import QUARANTINE_DDL
+
+DEFAULT_DATABASE = "bankflow"
+PROJECT_SCHEMAS = ("raw", "ops")
+
+OPS_DDL = """
+create table if not exists ops.connections (
+    connection_name text primary key,
+    provider text not null,
+    -- Fernet ciphertext of the token set; never plaintext.
+    encrypted_tokens bytea not null,
+    consent_expires_at timestamptz,
+    updated_at timestamptz not null default now()
+);
+"""
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where the warehouse is: a libpq URL and whether bankflow runs the server itself."""
+
+    url: str
+    embedded: bool
+
+
+def resolve_database(database_url: str | None, home: Path) -> DatabaseTarget:
+    """The configured server when a URL is given, else the embedded one with a `bankflow` database."""
+    if database_url:
+        return DatabaseTarget(url=database_url, embedded=False)
+    server_url = start_embedded_postgres(home)
+    ensure_database(server_url, DEFAULT_DATABASE)
+    return DatabaseTarget(url=with_database(server_url, DEFAULT_DATABASE), embedded=True)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server and credentials as `url`, another database (as a URI)."""
+    return libpq_url({**libpq_params(url), "dbname": dbname})
+
+
+def libpq_url(params: dict[str, str], scheme: str = "postgresql") -> str:
+    """Render connection parameters as a URI; a socket directory goes in the `host` query."""
+    userinfo = quote(params["user"], safe="")
+    if params.get("password"):
+        userinfo += ":" + quote(params["password"], safe="")
+    dbname = quote(params["dbname"], safe="")
+    if params["host"].startswith("/"):
+        query = urlencode({"host": params["host"], "port": params["port"]})
+        return f"{scheme}://{userinfo}@/{dbname}?{query}"
+    return f"{scheme}://{userinfo}@{params['host']}:{params['port']}/{dbname}"
+
+
+def ensure_database(url: str, dbname: str) -> None:
+    """Create database `dbname` on the server of `url` unless it exists."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
+
+
+def bootstrap_schemas(url: str) -> None:
+    """Create the project's own schemas and `ops` tables; safe to run any number of times."""
+    with psycopg.connect(url) as conn:
+        # Two processes bootstrapping at once (webserver + run worker) must not race on DDL.
+        conn.execute("select pg_advisory_xact_lock(hashtext('bankflow.bootstrap'))")
+        for schema in PROJECT_SCHEMAS:
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+        conn.execute(OPS_DDL)
+        conn.execute(QUARANTINE_DDL)
+
+
+def libpq_params(url: str) -> dict[str, str]:
+    """Split a libpq URL into host/port/user/password/dbname (for dbt's profile)."""
+    params = conninfo_to_dict(url)
+    return {
+        "host": str(params.get("host") or "127.0.0.1"),
+        "port": str(params.get("port") or "5432"),
+        "user": str(params.get("user") or "postgres"),
+        "password": str(params.get("password") or ""),
+        "dbname": str(params.get("dbname") or DEFAULT_DATABASE),
+    }
+
+
+def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
+    """The libpq URL as a SQLAlchemy URL (psycopg 3 for GX, psycopg2 for dagster-postgres)."""
+    return libpq_url(libpq_params(url), scheme=f"postgresql+{driver}")

@@ -1,0 +1,162 @@
+"""The one loader into `raw`: replace a scope of a raw table with new records, atomically.
+
+Every raw table has the same shape (the source's payload as JSONB plus lineage columns), so
+one function lands any source. A load deletes the scope it replaces and COPYs the new rows in
+the same transaction: a failed load leaves the previous rows in place, and re-running a load
+gives the same table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+RAW_SCHEMA = "raw"
+COPY_COLUMNS = (
+    "payload",
+    "source",
+    "account_ref",
+    "partition_key",
+    "record_key",
+    "fetched_at",
+    "run_id",
+    "file_id",
+)
+_TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One source record. `payload` is the record's JSON text, numbers exactly as the source sent them."""
+
+    payload: str
+    partition_key: str
+    record_key: str
+    account_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplaceScope:
+    """Which existing rows a load replaces: rows in these partitions and/or of these accounts.
+
+    Both None replaces the whole table (a snapshot source).
+    """
+
+    partition_keys: Sequence[str] | None = None
+    account_refs: Sequence[str] | None = None
+
+    def admits(self, record: RawRecord) -> bool:
+        in_partitions = self.partition_keys is None or record.partition_key in self.partition_keys
+        in_accounts = self.account_refs is None or record.account_ref in self.account_refs
+        return in_partitions and in_accounts
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    table: str
+    rows_deleted: int
+    rows_inserted: int
+
+
+class ScopeViolation(ValueError):
+    """A record outside the replace scope: landing it would duplicate it on the next run."""
+
+
+def raw_table_ddl(table: str) -> sql.Composed:
+    return sql.SQL(
+        """
+        create table if not exists {table} (
+            raw_id bigint generated always as identity primary key,
+            payload jsonb not null,
+            source text not null,
+            account_ref text,
+            partition_key text not null,
+            record_key text not null,
+            fetched_at timestamptz not null,
+            run_id text not null,
+            file_id text
+        );
+        create index if not exists {partition_index} on {table} (partition_key, account_ref);
+        """
+    ).format(
+        table=_qualified(table),
+        partition_index=sql.Identifier(f"{table}__partition_key_idx"),
+    )
+
+
+def ensure_raw_table(conn: psycopg.Connection, table: str) -> None:
+    conn.execute(raw_table_ddl(table))
+
+
+def land(
+    conn: psycopg.Connection,
+    *,
+    table: str,
+    source: str,
+    records: Iterable[RawRecord],
+    scope: ReplaceScope,
+    run_id: str,
+    fetched_at: datetime,
+    file_id: str | None = None,
+) -> LoadResult:
+    """Replace `scope` of `raw.<table>` with `records` in one transaction.
+
+    Raises ScopeViolation (and lands nothing) if a record falls outside the scope.
+    """
+    ensure_raw_table(conn, table)
+    with conn.transaction(), conn.cursor() as cur:
+        deleted = cur.execute(_delete_statement(table, scope), _scope_params(scope)).rowcount
+        inserted = 0
+        copy_sql = sql.SQL("copy {} ({}) from stdin").format(
+            _qualified(table), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
+        )
+        with cur.copy(copy_sql) as copy:
+            for record in records:
+                if not scope.admits(record):
+                    raise ScopeViolation(
+                        f"record {record.record_key!r} (partition {record.partition_key!r}, account "
+                        f"{record.account_ref!r}) is outside the replace scope of raw.{table}"
+                    )
+                copy.write_row(
+                    (
+                        record.payload,
+                        source,
+                        record.account_ref,
+                        record.partition_key,
+                        record.record_key,
+                        fetched_at,
+                        run_id,
+                        file_id,
+                    )
+                )
+                inserted += 1
+    return LoadResult(table=table, rows_deleted=deleted, rows_inserted=inserted)
+
+
+def _qualified(table: str) -> sql.Identifier:
+    if not _TABLE_NAME.match(table):
+        raise ValueError(f"not a raw table name: {table!r}")
+    return sql.Identifier(RAW_SCHEMA, table)
+
+
+def _delete_statement(table: str, scope: ReplaceScope) -> sql.Composed:
+    conditions = [sql.SQL("true")]
+    if scope.partition_keys is not None:
+        conditions.append(sql.SQL("partition_key = any(%(partition_keys)s)"))
+    if scope.account_refs is not None:
+        conditions.append(sql.SQL("account_ref = any(%(account_refs)s)"))
+    return sql.SQL("delete from {} where {}").format(_qualified(table), sql.SQL(" and ").join(conditions))
+
+
+def _scope_params(scope: ReplaceScope) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    if scope.partition_keys is not None:
+        params["partition_keys"] = list(scope.partition_keys)
+    if scope.account_refs is not None:
+        params["account_refs"] = list(scope.account_refs)
+    return params

@@ -1,0 +1,377 @@
+"""Generation of one calendar day of the world: every account's transactions made on that day.
+
+Everything here is a pure function of (seed, day): per-account draws come from
+``random.Random(f"{seed}:{account_id}:{day}")`` and monthly amounts from ``Random(f"{seed}:{what}:{yyyy-mm}")``,
+so any date-window query sees the same rows. Transactions come out as planned (``status="booked"`` with
+their planned booking date); whether they are still pending is decided by the World, which knows today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from sandbox.catalogue import (
+    BUSINESS_MERCHANTS,
+    COMPANY_GBP_BILLS,
+    EUR_CONSULTING_DAY,
+    EUR_CUSTOMERS,
+    EUR_MERCHANTS,
+    EUR_SUPPLIERS,
+    FEE_DAY,
+    GBP_CUSTOMERS,
+    GBP_MERCHANTS,
+    GBP_SUPPLIERS,
+    PEOPLE,
+    SALARY_DAY,
+    SAVINGS_TRANSFER_DAY,
+    Bill,
+    BusinessPartner,
+    Merchant,
+    PersonProfile,
+)
+from sandbox.layout import external_iban, stable_hex
+from sandbox.model import Account, WorldTransaction
+
+CARD_LAG_DAYS = (0, 1, 2, 3)
+_CARD_LAG_WEIGHTS = (15, 55, 20, 10)
+_ATM_AMOUNTS = (2000, 3000, 4000, 5000, 6000, 8000, 10000)
+_GBP_ATMS = ("LINK ATM CAMDEN HIGH ST", "LINK ATM KINGS CROSS", "NOTEMACHINE ISLINGTON", "HSBC ATM HOLBORN")
+_EUR_ATMS = ("BNP PARIBAS PARIS 11", "SOCIETE GENERALE PARIS 3")
+
+
+def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> list[WorldTransaction]:
+    """All transactions of every account whose transaction date is ``day``, in generation order."""
+    book = _DayBook(seed, accounts, day)
+    for person in PEOPLE:
+        _person_day(book, person)
+    _company_gbp_day(book)
+    _company_eur_day(book)
+    return book.rows
+
+
+def minor_to_decimal(minor: int) -> Decimal:
+    """Minor units (pence, cents) to a 2-decimal Decimal."""
+    return Decimal(minor).scaleb(-2)
+
+
+def scheduled(day: dt.date, day_of_month: int, roll: str = "next") -> bool:
+    """Is ``day`` the effective date of a monthly payment due on ``day_of_month``?
+
+    Payments due on a weekend move to the next working day (``roll="next"``, direct debits) or the
+    previous one (``roll="prev"``, salaries). Bank holidays are ignored.
+    """
+    previous_month = (day.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    for month_start in (day.replace(day=1), previous_month):
+        due = month_start.replace(day=day_of_month)
+        while due.weekday() >= 5:
+            due += dt.timedelta(days=1 if roll == "next" else -1)
+        if due == day:
+            return True
+    return False
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """Knuth's Poisson sampler (small means only)."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+class _DayBook:
+    """Collects one day's rows and hands out the deterministic random streams."""
+
+    def __init__(self, seed: int, accounts: Mapping[str, Account], day: dt.date) -> None:
+        self.seed, self.accounts, self.day = seed, accounts, day
+        self.rows: list[WorldTransaction] = []
+        self._rngs: dict[str, random.Random] = {}
+
+    @property
+    def weekday(self) -> bool:
+        return self.day.weekday() < 5
+
+    def rng(self, account_key: str) -> random.Random:
+        """The (seed, account, day) stream; draws continue in code order within the day."""
+        if account_key not in self._rngs:
+            account_id = self.accounts[account_key].account_id
+            self._rngs[account_key] = random.Random(f"{self.seed}:{account_id}:{self.day.isoformat()}")
+        return self._rngs[account_key]
+
+    def monthly_rng(self, what: str) -> random.Random:
+        return random.Random(f"{self.seed}:{what}:{self.day:%Y-%m}")
+
+    def external_iban(self, name: str, country: str = "GB") -> str:
+        return external_iban(self.seed, name, country)
+
+    def add(
+        self,
+        account_key: str,
+        key: str,
+        minor: int,
+        description: str,
+        transaction_category: str,
+        true_category: str,
+        *,
+        merchant: str | None = None,
+        mcc: str | None = None,
+        counterparty: str | None = None,
+        counterparty_iban: str | None = None,
+        counterparty_account: str | None = None,
+        lag: int = 0,
+        transfer_group: str | None = None,
+    ) -> WorldTransaction:
+        account = self.accounts[account_key]
+        other = self.accounts[counterparty_account] if counterparty_account else None
+        row = WorldTransaction(
+            world_id=f"wt-{stable_hex(self.seed, account.account_id, self.day.isoformat(), key, length=16)}",
+            account_id=account.account_id,
+            booking_date=self.day + dt.timedelta(days=lag),
+            transaction_date=self.day,
+            amount=minor_to_decimal(minor),
+            currency=account.currency,
+            description=description,
+            merchant_name=merchant,
+            mcc=mcc,
+            counterparty_name=other.owner_name if other else counterparty,
+            counterparty_iban=other.iban if other else counterparty_iban,
+            counterparty_account_id=other.account_id if other else None,
+            transaction_type="CREDIT" if minor > 0 else "DEBIT",
+            transaction_category=transaction_category,
+            true_category=true_category,
+            transfer_group=transfer_group,
+            status="booked",
+        )
+        self.rows.append(row)
+        return row
+
+    def transfer(self, kind: str, source: str, target: str, minor: int, out_text: str, in_text: str) -> None:
+        """Both legs of a transfer between two accounts of one owner: same day, same group, opposite sign."""
+        group = f"tg-{stable_hex(self.seed, 'transfer', kind, source, self.day.isoformat(), length=12)}"
+        for account_key, other, sign, text in ((source, target, -1, out_text), (target, source, 1, in_text)):
+            self.add(
+                account_key,
+                f"transfer:{kind}",
+                sign * minor,
+                text,
+                "TRANSFER",
+                "transfer",
+                counterparty_account=other,
+                transfer_group=group,
+            )
+
+
+def _card_spend(book: _DayBook, account_key: str, merchants: Sequence[Merchant], per_day: float) -> list[int]:
+    """Random card purchases; returns their amounts (minor units, positive) for round-ups."""
+    rng = book.rng(account_key)
+    mean = per_day * (1.2 if not book.weekday else 0.92)
+    spent = []
+    for index in range(_poisson(rng, mean)):
+        merchant = rng.choices(merchants, weights=[m.weight for m in merchants])[0]
+        minor = round(rng.triangular(merchant.low, merchant.high, merchant.mode))
+        lag = rng.choices(CARD_LAG_DAYS, weights=_CARD_LAG_WEIGHTS)[0]
+        text = f"CARD PAYMENT TO {merchant.statement_name} {rng.randrange(1000, 10000)}"
+        book.add(
+            account_key,
+            f"card:{index}",
+            -minor,
+            text,
+            "PURCHASE",
+            merchant.true_category,
+            merchant=merchant.name,
+            mcc=merchant.mcc,
+            counterparty=merchant.name,
+            lag=lag,
+        )
+        spent.append(minor)
+    return spent
+
+
+def _atm(book: _DayBook, account_key: str, per_day: float, places: Sequence[str]) -> None:
+    rng = book.rng(account_key)
+    if rng.random() < per_day:
+        lag = rng.choice((0, 1))
+        book.add(
+            account_key,
+            "atm",
+            -rng.choice(_ATM_AMOUNTS),
+            f"CASH WITHDRAWAL {rng.choice(places)}",
+            "ATM",
+            "cash",
+            mcc="6011",
+            lag=lag,
+        )
+
+
+def _bill(book: _DayBook, account_key: str, bill: Bill) -> None:
+    if scheduled(book.day, bill.day):
+        rng = book.monthly_rng(f"bill:{account_key}:{bill.payee}")
+        minor = round(rng.uniform(bill.low, bill.high))
+        book.add(
+            account_key,
+            f"bill:{bill.payee}",
+            -minor,
+            bill.description,
+            bill.transaction_category,
+            bill.true_category,
+            counterparty=bill.payee,
+            counterparty_iban=book.external_iban(bill.payee),
+        )
+
+
+def _person_day(book: _DayBook, person: PersonProfile) -> None:
+    current = person.current
+    if scheduled(book.day, SALARY_DAY, roll="prev"):
+        first, surname = book.accounts[current].owner_name.split(" ", 1)
+        book.add(
+            current,
+            "salary",
+            person.salary,
+            "SALARY NORTHWIND TRADING",
+            "CREDIT",
+            "salary",
+            counterparty_account="northwind-gbp",
+        )
+        book.add(
+            "northwind-gbp",
+            f"payroll:{person.party}",
+            -person.salary,
+            f"SALARY {first[0]} {surname.upper()}",
+            "TRANSFER",
+            "payroll",
+            counterparty_account=current,
+        )
+    for bill in (person.rent, *person.bills):
+        _bill(book, current, bill)
+    for sub in person.subscriptions:
+        if book.day.day == sub.day:
+            lag = book.rng(current).choices(CARD_LAG_DAYS, weights=_CARD_LAG_WEIGHTS)[0]
+            book.add(
+                current,
+                f"sub:{sub.merchant}",
+                -sub.amount,
+                f"CARD PAYMENT TO {sub.statement_name}",
+                "PURCHASE",
+                "subscriptions",
+                merchant=sub.merchant,
+                mcc=sub.mcc,
+                counterparty=sub.merchant,
+                lag=lag,
+            )
+    spent = _card_spend(book, current, GBP_MERCHANTS, person.card_per_day)
+    _atm(book, current, person.atm_per_day, _GBP_ATMS)
+    if person.monthly_fee and book.day.day == FEE_DAY:
+        book.add(current, "fee", -person.monthly_fee, "MONTHLY ACCOUNT FEE", "FEE_CHARGE", "fees")
+    if person.savings:
+        _savings_day(book, person, spent)
+    if person.eur_account:
+        _card_spend(book, person.eur_account, EUR_MERCHANTS, 0.9)
+        _atm(book, person.eur_account, 0.02, _EUR_ATMS)
+
+
+def _savings_day(book: _DayBook, person: PersonProfile, spent: list[int]) -> None:
+    assert person.savings is not None
+    current, savings = person.current, person.savings
+    initial_surname = book.accounts[current].owner_name.split(" ", 1)
+    short = f"{initial_surname[0][0]} {initial_surname[1].upper()}"
+    if person.round_ups:
+        round_up = sum((100 - minor % 100) % 100 for minor in spent)
+        if round_up:
+            book.transfer(
+                "round-up", current, savings, round_up, "ROUND UP TO SAVINGS POT", "ROUND UP FROM CURRENT"
+            )
+    if person.savings_transfer and scheduled(book.day, SAVINGS_TRANSFER_DAY):
+        low, high = person.savings_transfer
+        minor = book.monthly_rng(f"savings:{person.party}").randrange(low, high + 1, 1000)
+        if book.accounts[current].bank == book.accounts[savings].bank:
+            out_text, in_text = "TRANSFER TO SAVINGS POT", "TRANSFER FROM CURRENT ACCOUNT"
+        else:
+            out_text, in_text = f"TRANSFER TO {short} SAVINGS", f"TRANSFER FROM {short}"
+        book.transfer("monthly", current, savings, minor, out_text, in_text)
+    if person.round_ups and book.day.month % 3 == 0 and scheduled(book.day, 10):
+        book.transfer(
+            "top-up", savings, current, 50000, "TRANSFER TO CURRENT ACCOUNT", "TRANSFER FROM SAVINGS POT"
+        )
+    if book.day.day == 1:
+        minor = book.monthly_rng(f"interest:{savings}").randrange(150, 1200)
+        book.add(savings, "interest", minor, "INTEREST PAID", "INTEREST", "interest")
+
+
+def _partner_payments(
+    book: _DayBook,
+    account_key: str,
+    partners: Sequence[BusinessPartner],
+    mean: float,
+    amount_range: tuple[int, int, int],
+    sign: int,
+    text: str,
+) -> None:
+    rng = book.rng(account_key)
+    for index in range(_poisson(rng, mean)):
+        partner = rng.choice(partners)
+        minor = round(rng.triangular(*amount_range))
+        book.add(
+            account_key,
+            f"{'receipt' if sign > 0 else 'supplier'}:{index}",
+            sign * minor,
+            text.format(name=partner.statement_name, ref=rng.randrange(10000, 100000)),
+            "CREDIT" if sign > 0 else "TRANSFER",
+            "sales" if sign > 0 else "suppliers",
+            counterparty=partner.name,
+            counterparty_iban=book.external_iban(partner.name, partner.country),
+        )
+
+
+def _company_gbp_day(book: _DayBook) -> None:
+    account = "northwind-gbp"
+    if book.weekday:
+        _partner_payments(
+            book, account, GBP_CUSTOMERS, 1.6, (10000, 250000, 60000), 1, "FPS CREDIT {name} INV-{ref}"
+        )
+        _partner_payments(
+            book, account, GBP_SUPPLIERS, 1.3, (8000, 200000, 40000), -1, "FPS PAYMENT {name} REF PO-{ref}"
+        )
+    for bill in COMPANY_GBP_BILLS:
+        _bill(book, account, bill)
+    _card_spend(book, account, BUSINESS_MERCHANTS, 0.35)
+    if book.day.day == FEE_DAY:
+        minor = book.monthly_rng("fee:northwind-gbp").randrange(1200, 3000)
+        book.add(account, "fee", -minor, "COMMERCIAL ACCOUNT CHARGES", "FEE_CHARGE", "fees")
+
+
+def _company_eur_day(book: _DayBook) -> None:
+    account = "northwind-eur"
+    if book.weekday:
+        _partner_payments(
+            book, account, EUR_CUSTOMERS, 0.8, (20000, 200000, 60000), 1, "SEPA CREDIT {name} {ref}"
+        )
+        _partner_payments(
+            book, account, EUR_SUPPLIERS, 1.0, (10000, 150000, 40000), -1, "SEPA TRANSFER {name} {ref}"
+        )
+    if scheduled(book.day, EUR_CONSULTING_DAY, roll="prev"):
+        minor = book.monthly_rng("consulting:chloe").randrange(60000, 90001, 500)
+        book.add(
+            account,
+            "consulting:chloe",
+            -minor,
+            "SEPA TRANSFER C DUBOIS CONSULTING",
+            "TRANSFER",
+            "suppliers",
+            counterparty_account="chloe-eur",
+        )
+        book.add(
+            "chloe-eur",
+            "consulting",
+            minor,
+            "NORTHWIND TRADING LTD CONSULTING FEE",
+            "CREDIT",
+            "income_other",
+            counterparty_account=account,
+        )
+    if book.day.day == FEE_DAY:
+        minor = book.monthly_rng("fee:northwind-eur").randrange(800, 1500)
+        book.add(account, "fee", -minor, "ACCOUNT CHARGES", "FEE_CHARGE", "fees")

@@ -1,0 +1,155 @@
+"""Who banks where: the world's parties, banks and accounts, derived deterministically from a seed."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sandbox.iban import gb_iban, make_iban
+from sandbox.model import Account, AccountType, Bank, Party, PartyKind
+
+BANKS: dict[str, Bank] = {
+    "monzo": Bank("ob-monzo", "Monzo", "MONZ", "MONZGB2L", "04"),
+    "barclays": Bank("ob-barclays", "Barclays", "BARC", "BARCGB22", "20"),
+    "hsbc": Bank("ob-hsbc", "HSBC", "HBUK", "HBUKGB4B", "40"),
+    "lloyds": Bank("ob-lloyds", "Lloyds Bank", "LOYD", "LOYDGB2L", "30"),
+    "revolut": Bank("ob-revolut", "Revolut", "REVO", "REVOLT21", "04"),
+}
+
+_PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
+    ("alice", "Alice Martin", "person"),
+    ("bogdan", "Bogdan Popescu", "person"),
+    ("chloe", "Chloe Dubois", "person"),
+    ("northwind", "Northwind Trading Ltd", "company"),
+)
+
+
+@dataclass(frozen=True)
+class _AccountSpec:
+    key: str
+    party: str
+    bank: str
+    currency: str
+    account_type: AccountType
+    display_name: str
+    opening_range: tuple[int, int]  # whole currency units
+    overdraft: int
+
+
+_ACCOUNTS: tuple[_AccountSpec, ...] = (
+    _AccountSpec(
+        "alice-current", "alice", "monzo", "GBP", "TRANSACTION", "Current Account", (2000, 3500), 500
+    ),
+    _AccountSpec("alice-savings", "alice", "monzo", "GBP", "SAVINGS", "Savings Pot", (4000, 9000), 0),
+    _AccountSpec(
+        "bogdan-current", "bogdan", "barclays", "GBP", "TRANSACTION", "Bank Account", (800, 2000), 1000
+    ),
+    _AccountSpec("bogdan-savings", "bogdan", "hsbc", "GBP", "SAVINGS", "Flexible Saver", (2000, 6000), 0),
+    _AccountSpec(
+        "chloe-current", "chloe", "hsbc", "GBP", "TRANSACTION", "Advance Account", (2000, 4000), 1000
+    ),
+    _AccountSpec("chloe-eur", "chloe", "revolut", "EUR", "TRANSACTION", "EUR Account", (900, 2000), 0),
+    _AccountSpec(
+        "northwind-gbp",
+        "northwind",
+        "lloyds",
+        "GBP",
+        "TRANSACTION",
+        "Business Current Account",
+        (90000, 130000),
+        5000,
+    ),
+    _AccountSpec(
+        "northwind-eur",
+        "northwind",
+        "barclays",
+        "EUR",
+        "TRANSACTION",
+        "Euro Business Account",
+        (40000, 60000),
+        0,
+    ),
+)
+
+
+def stable_hex(*parts: object, length: int = 8) -> str:
+    """A short hex digest of the parts; stable across processes (unlike the salted built-in hash())."""
+    return hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()[:length]
+
+
+def party_id(seed: int, key: str) -> str:
+    return f"pty-{stable_hex(seed, 'party', key)}"
+
+
+def account_id(seed: int, key: str) -> str:
+    return f"acc-{stable_hex(seed, 'account', key)}"
+
+
+def build_parties(seed: int) -> list[Party]:
+    """The world's customers, in a stable order."""
+    return [Party(party_id(seed, key), name, kind) for key, name, kind in _PARTIES]
+
+
+def build_accounts(seed: int) -> list[Account]:
+    """The world's accounts, in a stable order; every field depends only on the seed."""
+    names = {key: name for key, name, _ in _PARTIES}
+    return [_build_account(seed, spec, names[spec.party]) for spec in _ACCOUNTS]
+
+
+def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
+    rng = random.Random(f"{seed}:account-details:{spec.key}")
+    bank = BANKS[spec.bank]
+    if spec.bank == "revolut" and spec.currency == "EUR":
+        # Revolut's EUR accounts carry Lithuanian IBANs: LTkk + 5-digit bank code + 11-digit account.
+        iban = make_iban("LT", f"32500{rng.randrange(10**11):011d}")
+        sort_code = number = None
+    else:
+        if spec.bank == "monzo":
+            sort_code = "04-00-04"
+        else:
+            rest = f"{rng.randrange(10**4):04d}"
+            sort_code = f"{bank.sort_code_prefix}-{rest[:2]}-{rest[2:]}"
+        number = f"{rng.randrange(10**7, 10**8)}"
+        iban = gb_iban(bank.bank_code, sort_code, number)
+    low, high = spec.opening_range
+    opening = Decimal(rng.randrange(low * 100, high * 100)).scaleb(-2)
+    return Account(
+        account_id=account_id(seed, spec.key),
+        key=spec.key,
+        owner_party_id=party_id(seed, spec.party),
+        owner_name=owner_name,
+        bank=bank,
+        iban=iban,
+        sort_code=sort_code,
+        number=number,
+        swift_bic=bank.swift_bic,
+        currency=spec.currency,
+        account_type=spec.account_type,
+        display_name=spec.display_name,
+        opening_balance=opening,
+        overdraft=Decimal(spec.overdraft * 100).scaleb(-2),
+        providers=("truelayer",),
+    )
+
+
+def external_gb_iban(seed: int, name: str) -> str:
+    """A stable, valid GB IBAN for a counterparty outside the world (landlord, supplier, customer)."""
+    rng = random.Random(f"{seed}:external-iban:{name}")
+    bank = rng.choice(["NWBK", "BARC", "LOYD", "HBUK", "MIDL", "SRLG"])
+    sort_code = f"{rng.randrange(10**6):06d}"
+    return gb_iban(bank, sort_code, f"{rng.randrange(10**7, 10**8)}")
+
+
+def external_iban(seed: int, name: str, country: str = "GB") -> str:
+    """A stable, valid IBAN in ``country`` (GB, DE or NL) for a counterparty outside the world."""
+    if country == "GB":
+        return external_gb_iban(seed, name)
+    rng = random.Random(f"{seed}:external-iban:{country}:{name}")
+    if country == "DE":
+        return make_iban("DE", f"{rng.randrange(10**7, 10**8)}{rng.randrange(10**10):010d}")
+    if country == "NL":
+        bank = rng.choice(["ABNA", "INGB", "RABO"])
+        return make_iban("NL", f"{bank}{rng.randrange(10**10):010d}")
+    raise ValueError(f"no IBAN layout for {country}")
