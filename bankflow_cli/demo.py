@@ -17,6 +17,7 @@ from bankflow_cli.runtime import Runtime, ensure_secret_key, prepare_runtime
 from resources.providers.truelayer import TrueLayerAuth, TrueLayerConfig
 from resources.settings import load_settings
 from resources.vault import TokenVault
+from sandbox.server import Sandbox
 
 LAYER_TABLES = (
     ("raw", "truelayer_transactions"),
@@ -38,8 +39,6 @@ class CheckSummary:
 
 
 def run_demo(console: Console, *, days: int, seed: int) -> bool:
-    from sandbox.server import Sandbox
-
     settings = load_settings()
     with console.status("Starting Postgres"):
         runtime = prepare_runtime(settings)
@@ -53,14 +52,7 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
         console.print(
             f"Sandbox banks on {sandbox.truelayer_url} (seed {seed}, {len(sandbox.world.accounts)} accounts)"
         )
-        os.environ.update(
-            {
-                "BANKFLOW_TRUELAYER_AUTH_URL": sandbox.truelayer_url,
-                "BANKFLOW_TRUELAYER_API_URL": sandbox.truelayer_api_url,
-                "BANKFLOW_TRUELAYER_CLIENT_ID": sandbox.client_id,
-                "BANKFLOW_TRUELAYER_CLIENT_SECRET": sandbox.client_secret,
-            }
-        )
+        use_sandbox(sandbox)
         connect_sandbox_truelayer(runtime)
         console.print("Connected TrueLayer (sandbox consent); tokens encrypted in ops.connections.")
 
@@ -74,6 +66,18 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
 
     print_summary(console, counts, checks, success)
     return success and not checks.failed
+
+
+def use_sandbox(sandbox: Sandbox) -> None:
+    """Point the TrueLayer configuration at the sandbox, as a user would at a live bank."""
+    os.environ.update(
+        {
+            "BANKFLOW_TRUELAYER_AUTH_URL": sandbox.truelayer_url,
+            "BANKFLOW_TRUELAYER_API_URL": sandbox.truelayer_api_url,
+            "BANKFLOW_TRUELAYER_CLIENT_ID": sandbox.client_id,
+            "BANKFLOW_TRUELAYER_CLIENT_SECRET": sandbox.client_secret,
+        }
+    )
 
 
 def connect_sandbox_truelayer(runtime: Runtime) -> None:
@@ -98,7 +102,7 @@ def backfill(first_partition: str, last_partition: str) -> tuple[bool, CheckSumm
 
     from pipelines.definitions import defs
 
-    job = defs.get_job_def("daily_pipeline")
+    job = defs.resolve_job_def("daily_pipeline")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import typer
+from dotenv import load_dotenv
 from rich.console import Console
 
 from bankflow_cli.runtime import PROJECT_ROOT, ensure_secret_key, prepare_runtime
@@ -21,6 +22,12 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 console = Console()
+
+
+@app.callback()
+def _load_env_file() -> None:
+    # Provider settings live in .env next to the project; the real environment wins.
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
 
 
 @app.command()
@@ -39,6 +46,9 @@ def demo(
 def ui(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(3000),
+    sandbox_seed: int = typer.Option(
+        42, help="Seed of the sandbox world, used when no TrueLayer is configured."
+    ),
 ) -> None:
     """Dagster webserver + daemon on this workspace (runs and schedules stored on Postgres)."""
     settings = load_settings()

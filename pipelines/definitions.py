@@ -1,6 +1,6 @@
 """The code location: assembles the domain modules, nothing else."""
 
-from __future__ import annotations
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -10,9 +10,14 @@ from pipelines.resources import resources_from_env
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_models
 
-defs = dg.Definitions(
-    assets=[raw_truelayer, dbt_models, dbt_incremental_models],
-    asset_checks=[gx_fct_transactions],
-    jobs=[daily_pipeline],
-    resources=resources_from_env(),
-)
+
+def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[raw_truelayer, dbt_models, dbt_incremental_models],
+        asset_checks=[gx_fct_transactions],
+        jobs=[daily_pipeline],
+        resources=dict(resources),
+    )
+
+
+defs = build_definitions(resources_from_env())

@@ -57,12 +57,12 @@ def raw_truelayer(
                 source=PROVIDER,
                 records=load.records,
                 scope=load.scope,
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 fetched_at=fetched_at,
             )
             for load in extract.loads
         }
-        quarantined = quarantine(conn, source=PROVIDER, items=extract.quarantined, run_id=context.run_id)
+        quarantined = quarantine(conn, source=PROVIDER, items=extract.quarantined, run_id=context.run.run_id)
     if quarantined:
         context.log.warning(
             f"{quarantined} TrueLayer records quarantined (ops.quarantine, run {context.run_id})"

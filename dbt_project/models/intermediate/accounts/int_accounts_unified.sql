@@ -15,27 +15,13 @@ unioned as (
     from truelayer_accounts
 ),
 
-keyed as (
+final as (
     select
         -- One real account, whichever source reports it: the IBAN when there is one,
         -- else the provider's own id, always with the currency.
         {{ surrogate_key(["coalesce(iban, source || ':' || account_ref)", 'currency']) }} as account_key,
-        *
+        unioned.*
     from unioned
-),
-
-final as (
-    select
-        account_key,
-        source,
-        account_ref,
-        iban,
-        currency,
-        account_type,
-        display_name,
-        bank_name,
-        fetched_at
-    from keyed
 )
 
 select * from final

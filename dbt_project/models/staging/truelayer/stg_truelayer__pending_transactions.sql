@@ -9,17 +9,7 @@ typed as (
         account_ref,
         -- A pending row has no posting yet: its date is the day the payment was made.
         cast(partition_key as date) as transaction_date,
-        {{ json_timestamp("payload ->> 'timestamp'") }} as transacted_at,
-        cast(payload ->> 'amount' as numeric) as amount,
-        upper(payload ->> 'currency') as currency,
-        payload -> 'meta' ->> 'bank_transaction_id' as entry_reference,
-        payload ->> 'description' as description,
-        nullif(payload ->> 'merchant_name', '') as merchant_name,
-        payload -> 'meta' ->> 'counter_party_preferred_name' as counterparty_name,
-        payload ->> 'transaction_type' as transaction_type,
-        payload ->> 'transaction_category' as bank_transaction_code,
-        payload -> 'transaction_classification' ->> 0 as provider_category,
-        payload -> 'transaction_classification' ->> 1 as provider_subcategory,
+        {{ truelayer_transaction_fields() }},
         fetched_at
     from source
 ),
@@ -39,7 +29,7 @@ final as (
         'pending' as status,
         transaction_date as booking_date,
         cast(null as date) as value_date,
-        transacted_at as booked_at,
+        posted_at as booked_at,
         amount,
         currency,
         counterparty_name,

@@ -1,0 +1,50 @@
+# bankflow: `make demo` runs the whole product, `make test` the tests. Both build the
+# environment from uv.lock first (only python3 and make are needed on the machine).
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .bankflow/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+SYNCED := $(VENV)/.synced
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/tests dbt_project/seeds -type f 2>/dev/null) dbt_project/dbt_project.yml
+
+export UV_PYTHON_DOWNLOADS := never
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test ui lint bench clean
+
+setup: $(SYNCED) $(MANIFEST)
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SYNCED): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+# The dbt manifest is built here, before Dagster loads definitions, never at import time.
+$(MANIFEST): $(SYNCED) $(DBT_SOURCES)
+	cd dbt_project && ../$(VENV)/bin/dbt parse --profiles-dir . --project-dir . --quiet
+	touch $@
+
+demo: setup
+	$(VENV)/bin/bankflow demo
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+ui: setup
+	$(VENV)/bin/bankflow ui
+
+lint: $(SYNCED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(VENV)/bin/python -m bench.load
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,0 +1,33 @@
+"""The bankflow command and the consent redirect handling."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from bankflow_cli.connect import ConsentError, code_from_redirect
+from bankflow_cli.main import app
+
+
+def test_commands_are_listed() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "ui", "connect", "sandbox", "secret-key"):
+        assert command in result.output
+
+
+def test_secret_key_prints_a_fernet_key() -> None:
+    from cryptography.fernet import Fernet
+
+    result = CliRunner().invoke(app, ["secret-key"])
+    name, _, key = result.output.strip().partition("=")
+    assert name == "BANKFLOW_SECRET_KEY"
+    Fernet(key.encode())
+
+
+def test_redirect_code_needs_the_matching_state() -> None:
+    assert code_from_redirect("http://127.0.0.1:3000/callback?code=abc&state=s1", "s1") == "abc"
+    with pytest.raises(ConsentError, match="state does not match"):
+        code_from_redirect("http://127.0.0.1:3000/callback?code=abc&state=evil", "s1")
+    with pytest.raises(ConsentError, match="refused consent: access_denied"):
+        code_from_redirect("http://127.0.0.1:3000/callback?error=access_denied&state=s1", "s1")

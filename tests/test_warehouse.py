@@ -1,0 +1,142 @@
+"""The warehouse: URL handling, schemas, and the one raw loader (atomic, scoped, idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from resources.warehouse.database import bootstrap_schemas, libpq_params, sqlalchemy_url, with_database
+from resources.warehouse.loader import RawRecord, ReplaceScope, ScopeViolation, land
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def record(key: str, day: str, account: str = "acc-1", amount: str = "1.10") -> RawRecord:
+    return RawRecord(
+        payload=f'{{"id": "{key}", "amount": {amount}}}',
+        partition_key=day,
+        record_key=key,
+        account_ref=account,
+    )
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url) as connection:
+        connection.execute("drop table if exists raw.loader_test")
+        connection.commit()
+        yield connection
+        connection.rollback()
+        connection.execute("drop table if exists raw.loader_test")
+        connection.commit()
+
+
+def table_rows(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "select account_ref, partition_key, record_key, payload ->> 'amount' from raw.loader_test order by 1, 2, 3"
+    ).fetchall()
+
+
+def load(conn: psycopg.Connection, records: list[RawRecord], scope: ReplaceScope) -> None:
+    land(conn, table="loader_test", source="test", records=records, scope=scope, run_id="run", fetched_at=NOW)
+
+
+def test_land_replaces_only_its_scope(conn: psycopg.Connection) -> None:
+    load(
+        conn,
+        [record("a", "2026-01-01"), record("b", "2026-01-02"), record("c", "2026-01-02", "acc-2")],
+        ReplaceScope(),
+    )
+    load(
+        conn,
+        [record("b2", "2026-01-02")],
+        ReplaceScope(partition_keys=["2026-01-02"], account_refs=["acc-1"]),
+    )
+    assert [r[2] for r in table_rows(conn)] == ["a", "b2", "c"]
+
+
+def test_landing_twice_gives_the_same_table(conn: psycopg.Connection) -> None:
+    records = [record("a", "2026-01-01"), record("b", "2026-01-01")]
+    scope = ReplaceScope(partition_keys=["2026-01-01"])
+    load(conn, records, scope)
+    first = table_rows(conn)
+    load(conn, records, scope)
+    assert table_rows(conn) == first
+
+
+def test_numbers_keep_their_exact_text(conn: psycopg.Connection) -> None:
+    load(
+        conn,
+        [record("a", "2026-01-01", amount="1238.60"), record("b", "2026-01-01", amount="0.1")],
+        ReplaceScope(),
+    )
+    amounts = conn.execute(
+        "select (payload ->> 'amount')::numeric from raw.loader_test order by record_key"
+    ).fetchall()
+    assert [a[0] for a in amounts] == [Decimal("1238.60"), Decimal("0.1")]
+
+
+def test_record_outside_scope_lands_nothing(conn: psycopg.Connection) -> None:
+    load(conn, [record("a", "2026-01-01")], ReplaceScope())
+    conn.commit()
+    with pytest.raises(ScopeViolation, match="outside the replace scope"):
+        load(
+            conn,
+            [record("x", "2026-01-01"), record("y", "2026-01-05")],
+            ReplaceScope(partition_keys=["2026-01-01"]),
+        )
+    assert [r[2] for r in table_rows(conn)] == ["a"]
+
+
+def test_failure_mid_load_keeps_previous_rows(conn: psycopg.Connection) -> None:
+    load(conn, [record("a", "2026-01-01")], ReplaceScope())
+    conn.commit()
+
+    def failing_source() -> Iterator[RawRecord]:
+        yield record("new", "2026-01-01")
+        raise ConnectionError("source dropped mid-stream")
+
+    with pytest.raises(ConnectionError):
+        load(conn, failing_source(), ReplaceScope())
+    assert [r[2] for r in table_rows(conn)] == ["a"]
+
+
+def test_table_names_are_checked(conn: psycopg.Connection) -> None:
+    with pytest.raises(ValueError, match="not a raw table name"):
+        land(
+            conn,
+            table="x; drop table y",
+            source="t",
+            records=[],
+            scope=ReplaceScope(),
+            run_id="r",
+            fetched_at=NOW,
+        )
+
+
+def test_bootstrap_is_repeatable(database_url: str) -> None:
+    bootstrap_schemas(database_url)
+    bootstrap_schemas(database_url)
+    with psycopg.connect(database_url) as connection:
+        schemas = {r[0] for r in connection.execute("select schema_name from information_schema.schemata")}
+    assert {"raw", "ops"} <= schemas
+
+
+def test_url_forms() -> None:
+    socket_url = "postgresql://postgres@/bankflow?host=%2Ftmp%2Fpg&port=5432"
+    assert libpq_params(socket_url) == {
+        "host": "/tmp/pg",
+        "port": "5432",
+        "user": "postgres",
+        "password": "",
+        "dbname": "bankflow",
+    }
+    assert with_database(socket_url, "dagster") == "postgresql://postgres@/dagster?host=%2Ftmp%2Fpg&port=5432"
+    assert (
+        sqlalchemy_url("postgresql://u:p%40ss@db.example:6543/x", "psycopg2")
+        == "postgresql+psycopg2://u:p%40ss@db.example:6543/x"
+    )
