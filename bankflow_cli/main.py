@@ -21,7 +21,8 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-console = Console()
+# Bound to the terminal now, so output stays there while a run's stdout is redirected to a log.
+console = Console(file=sys.stdout)
 
 
 @app.callback()
@@ -51,19 +52,30 @@ def ui(
     ),
 ) -> None:
     """Dagster webserver + daemon on this workspace (runs and schedules stored on Postgres)."""
+    from contextlib import ExitStack
+
     settings = load_settings()
     runtime = prepare_runtime(settings)
     ensure_secret_key(settings)
-    console.print(
-        f"Dagster instance on Postgres ({'embedded' if runtime.embedded else 'configured server'})."
-    )
-    console.print(f"Open http://{host}:{port}  (Ctrl-C stops it)")
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    # Stays in this process's tree so the embedded Postgres lives as long as the UI does.
-    code = subprocess.call(
-        [dagster, "dev", "-h", host, "-p", str(port), "-w", str(PROJECT_ROOT / "workspace.yaml")],
-        cwd=PROJECT_ROOT,
-    )
+    where = "embedded" if runtime.embedded else "configured server"
+    console.print(f"Dagster instance on Postgres ({where}).")
+    with ExitStack() as stack:
+        if not os.environ.get("BANKFLOW_TRUELAYER_AUTH_URL"):
+            from bankflow_cli.demo import connect_sandbox_truelayer, use_sandbox
+            from sandbox.server import Sandbox
+
+            sandbox = stack.enter_context(Sandbox(seed=sandbox_seed))
+            use_sandbox(sandbox)
+            connect_sandbox_truelayer(runtime)
+            console.print(f"No TrueLayer configured: sandbox banks on {sandbox.truelayer_url}, connected.")
+        console.print(f"Open http://{host}:{port}  (Ctrl-C stops it)")
+        bin_dir = os.path.dirname(sys.executable)
+        # dagster dev re-parses the dbt project with the `dbt` on PATH: make it this environment's.
+        env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+        command = [os.path.join(bin_dir, "dagster"), "dev", "-h", host, "-p", str(port)]
+        command += ["-w", str(PROJECT_ROOT / "workspace.yaml")]
+        # A child of this process: the embedded Postgres and the sandbox live as long as the UI.
+        code = subprocess.call(command, cwd=PROJECT_ROOT, env=env)
     raise typer.Exit(code)
 
 

@@ -12,13 +12,13 @@ from resources.vault import generate_secret_key
 from resources.warehouse.database import (
     bootstrap_schemas,
     ensure_database,
+    libpq_params,
     resolve_database,
     sqlalchemy_url,
     with_database,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DAGSTER_DATABASE = "dagster"
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,10 @@ def prepare_runtime(settings: Settings) -> Runtime:
     if settings.dagster_database_url:
         dagster_url = settings.dagster_database_url.get_secret_value()
     else:
-        ensure_database(target.url, DAGSTER_DATABASE)
-        dagster_url = with_database(target.url, DAGSTER_DATABASE)
+        # Named after the warehouse database, so each warehouse (a test one too) has its own.
+        dagster_database = f"{libpq_params(target.url)['dbname']}_dagster"
+        ensure_database(target.url, dagster_database)
+        dagster_url = with_database(target.url, dagster_database)
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     _link(dagster_home / "dagster.yaml", PROJECT_ROOT / "dagster.yaml")

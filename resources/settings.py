@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     # Unset: bankflow runs its own embedded Postgres under `home`.
     database_url: SecretStr | None = None
-    # Dagster's run/event storage; unset: a `dagster` database on the same server.
+    # Dagster's run/event storage; unset: database `<warehouse db>_dagster` on the same server.
     dagster_database_url: SecretStr | None = None
     home: Path = Path(".bankflow")
     # Fernet key that encrypts tokens at rest in `ops.connections`.
