@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,6 +23,7 @@ from pipeline_runs import (
     world_booked,
 )
 
+from pipelines.transform.project import DBT_PROJECT_DIR
 from sandbox.server import Sandbox
 
 WINDOW_DAYS = 14
@@ -172,3 +177,18 @@ def test_no_secret_reaches_the_event_log(
         ("truelayer",),
     )
     assert tokens["refresh_token"].encode() not in bytes(stored)
+
+
+def test_full_refresh_equals_incremental(backfill: Backfill, warehouse, database_url: str) -> None:
+    incremental = fct_snapshot(database_url)
+    dbt = str(Path(sys.executable).parent / "dbt")
+    args = ["build", "--full-refresh", "--select", "fct_transactions", "--profiles-dir", str(DBT_PROJECT_DIR)]
+    completed = subprocess.run(
+        [dbt, *args, "--target-path", "target/full_refresh_test"],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **warehouse.dbt_env()},
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    assert fct_snapshot(database_url) == incremental
