@@ -55,6 +55,26 @@ BUSINESS_MERCHANTS: tuple[Merchant, ...] = (
 )
 
 
+RON_MERCHANTS: tuple[Merchant, ...] = (
+    Merchant("Kaufland", "KAUFLAND ROMANIA", "5411", "groceries", 1500, 9000, 45000, 8),
+    Merchant("Mega Image", "MEGA IMAGE", "5411", "groceries", 800, 4500, 25000, 7),
+    Merchant("Lidl", "LIDL DISCOUNT SRL", "5411", "groceries", 1000, 6000, 30000, 5),
+    Merchant("Glovo", "GLOVO*RO", "5814", "eating_out", 3500, 6500, 15000, 4),
+    Merchant("Bolt", "BOLT.EU/O/2", "4121", "transport", 1200, 2500, 7500, 5),
+    Merchant("OMV Petrom", "PETROM", "5541", "transport", 15000, 30000, 45000, 1.5),
+    Merchant("eMAG", "EMAG.RO", "5942", "shopping", 4000, 15000, 120000, 2),
+    Merchant("Catena", "FARMACIA CATENA", "5912", "health", 1500, 5000, 20000, 2),
+)
+
+SAAS_MERCHANTS: tuple[Merchant, ...] = (
+    Merchant("Amazon Web Services", "AWS EMEA", "4816", "subscriptions", 5000, 40000, 180000, 2),
+    Merchant("Google Workspace", "GOOGLE*WORKSPACE", "4816", "subscriptions", 1150, 6900, 13800, 1),
+    Merchant("Slack", "SLACK T0123ABCD", "4816", "subscriptions", 675, 5400, 10800, 1),
+    Merchant("Notion", "NOTION LABS", "4816", "subscriptions", 800, 1600, 8000, 1),
+    Merchant("Eurostar", "EUROSTAR INTERNATIONAL", "4112", "transport", 5000, 15000, 40000, 0.5),
+)
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A card-paid subscription on a fixed day of the month."""
@@ -203,4 +223,10 @@ COMPANY_GBP_BILLS: tuple[Bill, ...] = (
     Bill(1, "Dockside Properties Ltd", "RENT UNIT 7 DOCKSIDE", 240000, 240000, "rent", "STANDING_ORDER"),
     Bill(10, "Octopus Energy", "OCTOPUS ENERGY BUSINESS", 18000, 32000),
     Bill(14, "BT Business", "BT BUSINESS", 6500, 6500),
+)
+
+
+RON_BILLS: tuple[Bill, ...] = (
+    Bill(10, "Enel Energie Muntenia", "ENEL ENERGIE MUNTENIA", 12000, 26000),
+    Bill(14, "Digi Romania", "DIGI ROMANIA SA", 4500, 4500),
 )

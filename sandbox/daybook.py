@@ -26,6 +26,9 @@ from sandbox.catalogue import (
     GBP_MERCHANTS,
     GBP_SUPPLIERS,
     PEOPLE,
+    RON_BILLS,
+    RON_MERCHANTS,
+    SAAS_MERCHANTS,
     SALARY_DAY,
     SAVINGS_TRANSFER_DAY,
     Bill,
@@ -50,6 +53,9 @@ def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> li
         _person_day(book, person)
     _company_gbp_day(book)
     _company_eur_day(book)
+    _romanian_day(book)
+    _revolut_business_day(book)
+    _dutch_day(book)
     return book.rows
 
 
@@ -149,14 +155,30 @@ class _DayBook:
         self.rows.append(row)
         return row
 
-    def transfer(self, kind: str, source: str, target: str, minor: int, out_text: str, in_text: str) -> None:
-        """Both legs of a transfer between two accounts of one owner: same day, same group, opposite sign."""
+    def transfer(
+        self,
+        kind: str,
+        source: str,
+        target: str,
+        minor: int,
+        out_text: str,
+        in_text: str,
+        minor_in: int | None = None,
+    ) -> None:
+        """Both legs of a transfer between two accounts of one owner: same day, same group, opposite sign.
+
+        ``minor_in`` differs from ``minor`` only for an exchange between currencies.
+        """
         group = f"tg-{stable_hex(self.seed, 'transfer', kind, source, self.day.isoformat(), length=12)}"
-        for account_key, other, sign, text in ((source, target, -1, out_text), (target, source, 1, in_text)):
+        legs = (
+            (source, target, -minor, out_text),
+            (target, source, minor if minor_in is None else minor_in, in_text),
+        )
+        for account_key, other, signed_minor, text in legs:
             self.add(
                 account_key,
                 f"transfer:{kind}",
-                sign * minor,
+                signed_minor,
                 text,
                 "TRANSFER",
                 "transfer",
@@ -375,3 +397,70 @@ def _company_eur_day(book: _DayBook) -> None:
     if book.day.day == FEE_DAY:
         minor = book.monthly_rng("fee:northwind-eur").randrange(800, 1500)
         book.add(account, "fee", -minor, "ACCOUNT CHARGES", "FEE_CHARGE", "fees")
+
+
+def _romanian_day(book: _DayBook) -> None:
+    """Bogdan's RON account at Banca Transilvania: card spend, utilities, a monthly top-up."""
+    account = "bogdan-bt"
+    _card_spend(book, account, RON_MERCHANTS, 1.1)
+    for bill in RON_BILLS:
+        _bill(book, account, bill)
+    if scheduled(book.day, 3):
+        minor = book.monthly_rng("top-up:bogdan-bt").randrange(500000, 800001, 5000)
+        book.add(
+            account,
+            "top-up",
+            minor,
+            "ALIMENTARE CONT POPESCU ION",
+            "CREDIT",
+            "income_other",
+            counterparty="Popescu Ion",
+            counterparty_iban=book.external_iban("Popescu Ion", "DE"),
+        )
+
+
+def _revolut_business_day(book: _DayBook) -> None:
+    """Northwind's Revolut Business: SaaS card spend, a monthly top-up from Lloyds, weekly GBP->EUR exchanges."""
+    gbp, eur = "northwind-rvb-gbp", "northwind-rvb-eur"
+    _card_spend(book, gbp, SAAS_MERCHANTS, 0.25)
+    _card_spend(book, eur, EUR_MERCHANTS, 0.3)
+    if scheduled(book.day, 2):
+        minor = book.monthly_rng("top-up:northwind-rvb").randrange(300000, 600001, 10000)
+        book.transfer(
+            "top-up", "northwind-gbp", gbp, minor, "TO NORTHWIND REVOLUT", "FROM NORTHWIND TRADING LTD"
+        )
+    if book.day.weekday() == 0:
+        rng = book.rng(gbp)
+        minor_out = rng.randrange(20000, 80001, 5000)
+        rate = Decimal(rng.randrange(11400, 11900)) / 10000
+        minor_in = int((Decimal(minor_out) * rate).to_integral_value())
+        book.transfer(
+            "exchange",
+            gbp,
+            eur,
+            minor_out,
+            f"EXCHANGED TO EUR @ {rate}",
+            f"EXCHANGED FROM GBP @ {rate}",
+            minor_in,
+        )
+
+
+def _dutch_day(book: _DayBook) -> None:
+    """Chloe's ING account in the Netherlands: Dutch freelance income, card spend, a transfer from her Revolut."""
+    account = "chloe-ing"
+    _card_spend(book, account, EUR_MERCHANTS, 0.5)
+    if scheduled(book.day, 20, roll="prev"):
+        minor = book.monthly_rng("income:chloe-ing").randrange(90000, 140001, 500)
+        book.add(
+            account,
+            "freelance",
+            minor,
+            "ONTVANGEN BETALING STUDIO VERMEER BV",
+            "CREDIT",
+            "income_other",
+            counterparty="Studio Vermeer BV",
+            counterparty_iban=book.external_iban("Studio Vermeer BV", "NL"),
+        )
+    if scheduled(book.day, 5):
+        minor = book.monthly_rng("transfer:chloe-ing").randrange(5000, 20001, 2500)
+        book.transfer("to-ing", "chloe-eur", account, minor, "TO C DUBOIS ING", "VAN C DUBOIS")

@@ -16,6 +16,10 @@ BANKS: dict[str, Bank] = {
     "hsbc": Bank("ob-hsbc", "HSBC", "HBUK", "HBUKGB4B", "40"),
     "lloyds": Bank("ob-lloyds", "Lloyds Bank", "LOYD", "LOYDGB2L", "30"),
     "revolut": Bank("ob-revolut", "Revolut", "REVO", "REVOLT21", "04"),
+    # Reached through Berlin Group PSD2 (and GoCardless), not UK open banking.
+    "bt": Bank("ro-btrl", "Banca Transilvania", "BTRL", "BTRLRO22", ""),
+    "revolut_business": Bank("revolut-business", "Revolut Business", "REVO", "REVOGB21", "04"),
+    "ing": Bank("ING_INGBNL2A", "ING", "INGB", "INGBNL2A", ""),
 }
 
 _PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
@@ -36,6 +40,8 @@ class _AccountSpec:
     display_name: str
     opening_range: tuple[int, int]  # whole currency units
     overdraft: int
+    # Connectors that expose the account; two for one account = the same money seen twice.
+    providers: tuple[str, ...] = ("truelayer",)
 
 
 _ACCOUNTS: tuple[_AccountSpec, ...] = (
@@ -50,7 +56,17 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
     _AccountSpec(
         "chloe-current", "chloe", "hsbc", "GBP", "TRANSACTION", "Advance Account", (2000, 4000), 1000
     ),
-    _AccountSpec("chloe-eur", "chloe", "revolut", "EUR", "TRANSACTION", "EUR Account", (900, 2000), 0),
+    _AccountSpec(
+        "chloe-eur",
+        "chloe",
+        "revolut",
+        "EUR",
+        "TRANSACTION",
+        "EUR Account",
+        (900, 2000),
+        0,
+        ("truelayer", "gocardless"),
+    ),
     _AccountSpec(
         "northwind-gbp",
         "northwind",
@@ -70,6 +86,42 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
         "Euro Business Account",
         (40000, 60000),
         0,
+    ),
+    _AccountSpec(
+        "bogdan-bt",
+        "bogdan",
+        "bt",
+        "RON",
+        "TRANSACTION",
+        "Cont Curent",
+        (3000, 9000),
+        0,
+        ("berlin_group", "gocardless"),
+    ),
+    _AccountSpec(
+        "northwind-rvb-gbp",
+        "northwind",
+        "revolut_business",
+        "GBP",
+        "TRANSACTION",
+        "Main",
+        (20000, 40000),
+        0,
+        ("revolut",),
+    ),
+    _AccountSpec(
+        "northwind-rvb-eur",
+        "northwind",
+        "revolut_business",
+        "EUR",
+        "TRANSACTION",
+        "Euro",
+        (8000, 15000),
+        0,
+        ("revolut",),
+    ),
+    _AccountSpec(
+        "chloe-ing", "chloe", "ing", "EUR", "TRANSACTION", "Betaalrekening", (1500, 4000), 0, ("gocardless",)
     ),
 )
 
@@ -101,10 +153,15 @@ def build_accounts(seed: int) -> list[Account]:
 def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
     rng = random.Random(f"{seed}:account-details:{spec.key}")
     bank = BANKS[spec.bank]
-    if spec.bank == "revolut" and spec.currency == "EUR":
+    sort_code = number = None
+    if spec.bank == "bt":
+        # RO IBAN: ROkk + 4-letter bank code + 16 alphanumerics.
+        iban = make_iban("RO", f"BTRL{rng.randrange(10**16):016d}")
+    elif spec.bank == "ing":
+        iban = make_iban("NL", f"INGB{rng.randrange(10**10):010d}")
+    elif spec.currency == "EUR" and spec.bank in ("revolut", "revolut_business"):
         # Revolut's EUR accounts carry Lithuanian IBANs: LTkk + 5-digit bank code + 11-digit account.
         iban = make_iban("LT", f"32500{rng.randrange(10**11):011d}")
-        sort_code = number = None
     else:
         if spec.bank == "monzo":
             sort_code = "04-00-04"
@@ -130,7 +187,7 @@ def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
         display_name=spec.display_name,
         opening_balance=opening,
         overdraft=Decimal(spec.overdraft * 100).scaleb(-2),
-        providers=("truelayer",),
+        providers=spec.providers,
     )
 
 

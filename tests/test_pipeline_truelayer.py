@@ -83,8 +83,8 @@ def test_row_counts_per_layer_equal_the_world(
     counts = dict(
         rows(
             database_url,
-            "select status, count(*) from marts.fct_transactions"
-            " where status = 'pending' or (booking_date >= %s and booking_date < %s) group by status",
+            "select status, count(*) from marts.fct_transactions where source = 'truelayer'"
+            " and (status = 'pending' or (booking_date >= %s and booking_date < %s)) group by status",
             (start, end),
         )
     )
@@ -93,7 +93,9 @@ def test_row_counts_per_layer_equal_the_world(
         if expected_pending
         else {"booked": expected_booked}
     )
-    assert scalar(database_url, "select count(*) from marts.dim_accounts") == len(booked)
+    assert scalar(
+        database_url, "select count(*) from marts.dim_accounts where sources like %s", ("%truelayer%",)
+    ) == len(booked)
 
 
 def test_amounts_are_exact_per_account(backfill: Backfill, sandbox: Sandbox, database_url: str) -> None:
@@ -107,7 +109,8 @@ def test_amounts_are_exact_per_account(backfill: Backfill, sandbox: Sandbox, dat
         rows(
             database_url,
             "select a.iban, sum(t.amount) from marts.fct_transactions t join marts.dim_accounts a using (account_key)"
-            " where t.status = 'booked' and t.booking_date >= %s and t.booking_date < %s group by a.iban",
+            " where t.source = 'truelayer' and t.status = 'booked' and t.booking_date >= %s and t.booking_date < %s"
+            " group by a.iban",
             (start, end),
         )
     )

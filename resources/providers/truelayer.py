@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,8 @@ import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
 from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
-from resources.http import ApiClient, RetryPolicy, dumps_exact
+from resources.extract import Extract, PreviewRow, TableLoad, window_days
+from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
 
@@ -156,37 +157,13 @@ class TrueLayerClient:
         return results
 
 
-@dataclass(frozen=True)
-class TableLoad:
-    """Records for one raw table and the scope of existing rows they replace."""
-
-    table: str
-    records: list[RawRecord]
-    scope: ReplaceScope
-
-
-@dataclass
-class WindowExtract:
-    first_day: date
-    last_day: date
-    accounts: list[dict[str, Any]] = field(default_factory=list)
-    loads: list[TableLoad] = field(default_factory=list)
-    quarantined: list[QuarantineItem] = field(default_factory=list)
-
-
-def window_days(first_day: date, last_day: date) -> list[str]:
-    return [(first_day + timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
-
-
-def extract_window(
-    client: TrueLayerClient, first_day: date, last_day: date, fetched_on: date
-) -> WindowExtract:
+def extract_window(client: TrueLayerClient, first_day: date, last_day: date, fetched_on: date) -> Extract:
     """Everything one run lands: accounts, a balance snapshot, booked rows for the window, pending rows.
 
     Booked rows replace the window's days for the accounts seen; pending rows replace each
     account's whole pending set (they vanish once booked); balances replace today's snapshot.
     """
-    extract = WindowExtract(first_day=first_day, last_day=last_day)
+    extract = Extract(first_day=first_day, last_day=last_day)
     days = window_days(first_day, last_day)
     accounts, balances, booked, pending = [], [], [], []
     for account in client.accounts():
@@ -196,7 +173,7 @@ def extract_window(
                 QuarantineItem("accounts", "account without account_id", dumps_exact(account), None)
             )
             continue
-        extract.accounts.append(account)
+        extract.account_refs.append(account_id)
         accounts.append(RawRecord(dumps_exact(account), fetched_on.isoformat(), account_id, account_id))
         for balance in client.balance(account_id):
             balances.append(RawRecord(dumps_exact(balance), fetched_on.isoformat(), account_id, account_id))
@@ -204,7 +181,7 @@ def extract_window(
             _keep(extract, booked, "transactions", txn, account_id, allowed_days=days)
         for txn in client.pending_transactions(account_id):
             _keep(extract, pending, "pending_transactions", txn, account_id, allowed_days=None)
-    account_ids = [a["account_id"] for a in extract.accounts]
+    account_ids = extract.account_refs
     extract.loads = [
         TableLoad("truelayer_accounts", accounts, ReplaceScope(account_refs=account_ids)),
         TableLoad(
@@ -218,6 +195,21 @@ def extract_window(
         TableLoad("truelayer_pending_transactions", pending, ReplaceScope(account_refs=account_ids)),
     ]
     return extract
+
+
+def _preview(records: list[RawRecord], rows: int = 10) -> list[PreviewRow]:
+    preview = []
+    for record in records[:rows]:
+        txn = loads_exact(record.payload)
+        preview.append(
+            (
+                record.partition_key,
+                str(txn.get("description", "")),
+                str(txn.get("amount")),
+                str(txn.get("currency")),
+            )
+        )
+    return preview
 
 
 def record_key(txn: Mapping[str, Any]) -> str | None:
@@ -241,7 +233,7 @@ def posting_date(txn: Mapping[str, Any]) -> str | None:
 
 
 def _keep(
-    extract: WindowExtract,
+    extract: Extract,
     into: list[RawRecord],
     entity: str,
     txn: dict[str, Any],

@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from resources.warehouse.embedded import start_embedded_postgres
+from resources.call_budget import CALL_BUDGET_DDL
 from resources.warehouse.quarantine import QUARANTINE_DDL
 
 DEFAULT_DATABASE = "bankflow"
@@ -83,6 +84,7 @@ def bootstrap_schemas(url: str) -> None:
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         conn.execute(OPS_DDL)
         conn.execute(QUARANTINE_DDL)
+        conn.execute(CALL_BUDGET_DDL)
 
 
 def libpq_params(url: str) -> dict[str, str]:

@@ -46,7 +46,7 @@ def results(response: httpx.Response) -> list[dict]:
 
 
 def by_provider(sandbox: Sandbox, provider_id: str) -> Account:
-    return next(a for a in sandbox.world.accounts if a.provider_id == provider_id)
+    return next(a for a in sandbox.world.accounts_for("truelayer") if a.provider_id == provider_id)
 
 
 def test_me(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
@@ -60,7 +60,7 @@ def test_accounts(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) 
     assert [a["account_id"] for a in accounts] == [
         a.account_id for a in sandbox.world.accounts_for("truelayer")
     ]
-    for body, account in zip(accounts, sandbox.world.accounts, strict=True):
+    for body, account in zip(accounts, sandbox.world.accounts_for("truelayer"), strict=True):
         assert set(body) == {
             "update_timestamp",
             "account_id",
@@ -98,7 +98,7 @@ def test_unknown_endpoint_is_a_json_404(client: httpx.Client, auth: dict[str, st
 
 def test_balance(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
     world = sandbox.world
-    for account in world.accounts:
+    for account in world.accounts_for("truelayer"):
         response = get(client, f"/accounts/{account.account_id}/balance", auth)
         [balance] = results(response)
         assert set(balance) == {"currency", "available", "current", "overdraft", "update_timestamp"}
@@ -114,7 +114,7 @@ def test_transactions_match_the_world_with_exact_amount_text(
 ) -> None:
     world: World = sandbox.world
     start, end = TODAY - dt.timedelta(days=20), TODAY
-    for account in world.accounts:
+    for account in world.accounts_for("truelayer"):
         response = get(
             client,
             f"/accounts/{account.account_id}/transactions",
@@ -158,7 +158,7 @@ def test_from_and_to_are_whole_days_for_dates(
     client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
 ) -> None:
     world = sandbox.world
-    account = world.accounts[0]
+    account = world.accounts_for("truelayer")[0]
     day = next(
         d
         for d in (TODAY - dt.timedelta(days=n) for n in range(5, 40))
@@ -184,7 +184,12 @@ def test_from_and_to_are_whole_days_for_dates(
 def test_bad_windows_are_400(
     client: httpx.Client, sandbox: Sandbox, auth: dict[str, str], params: dict, error: str
 ) -> None:
-    response = get(client, f"/accounts/{sandbox.world.accounts[0].account_id}/transactions", auth, **params)
+    response = get(
+        client,
+        f"/accounts/{sandbox.world.accounts_for('truelayer')[0].account_id}/transactions",
+        auth,
+        **params,
+    )
     assert response.status_code == 400 and response.json()["error"] == error
 
 
@@ -212,7 +217,7 @@ def test_transaction_ids_unstable_at_barclays_only(
 
 def test_pending(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
     seen = 0
-    for account in sandbox.world.accounts:
+    for account in sandbox.world.accounts_for("truelayer"):
         rows = results(get(client, f"/accounts/{account.account_id}/transactions/pending", auth))
         expected = sandbox.world.pending(account.account_id)
         assert [(r["amount"], r["description"]) for r in rows] == [
@@ -228,7 +233,7 @@ def test_pending(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -
 def test_pending_rows_get_new_ids_once_booked(
     client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
 ) -> None:
-    account = next(a for a in sandbox.world.accounts if sandbox.world.pending(a.account_id))
+    account = next(a for a in sandbox.world.accounts_for("truelayer") if sandbox.world.pending(a.account_id))
     pending = results(get(client, f"/accounts/{account.account_id}/transactions/pending", auth))
     with Sandbox(seed=sandbox.world.seed, today=TODAY + dt.timedelta(days=4)) as later:
         with httpx.Client(base_url=later.truelayer_url) as http:

@@ -1,0 +1,84 @@
+"""Landing a connector's extract in raw, and what every extract asset reports about it."""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from resources.errors import AuthorizationRequired, ProviderError
+from resources.extract import Extract, TableLoad
+from resources.warehouse.loader import LoadResult, land
+from resources.warehouse.quarantine import quarantine
+from resources.warehouse.resource import WarehouseResource
+
+
+def raw_asset_specs(tables: Mapping[str, str]) -> list[dg.AssetSpec]:
+    """One asset per raw table (`raw_<table>`), described for the UI."""
+    return [
+        dg.AssetSpec(f"raw_{table}", description=description, group_name="raw", kinds={"postgres"})
+        for table, description in tables.items()
+    ]
+
+
+@contextmanager
+def provider_failures() -> Iterator[None]:
+    """Turn a connector's failure into a Dagster failure that says what happened and what to do.
+
+    Needing a person (consent, credentials) is not retried; anything else may be.
+    """
+    try:
+        yield
+    except AuthorizationRequired as exc:
+        raise dg.Failure(
+            description=str(exc), metadata={"provider": exc.provider}, allow_retries=False
+        ) from None
+    except ProviderError as exc:
+        raise dg.Failure(description=str(exc), metadata={"provider": exc.provider}) from None
+
+
+def land_extract(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: str, extract: Extract
+) -> Iterator[dg.MaterializeResult]:
+    """Replace every table of the extract and store its rejects, all in one transaction, then
+    report each table as a materialization."""
+    fetched_at = datetime.now(UTC)
+    run_id = context.run.run_id
+    with warehouse.connect() as conn, conn.transaction():
+        results = {
+            load.table: land(
+                conn,
+                table=load.table,
+                source=source,
+                records=load.records,
+                scope=load.scope,
+                run_id=run_id,
+                fetched_at=fetched_at,
+            )
+            for load in extract.loads
+        }
+        quarantined = quarantine(conn, source=source, items=extract.quarantined, run_id=run_id)
+    if quarantined:
+        context.log.warning(f"{quarantined} {source} records quarantined (ops.quarantine, run {run_id})")
+    for load in extract.loads:
+        yield dg.MaterializeResult(
+            asset_key=f"raw_{load.table}", metadata=_metadata(load, results[load.table], extract, quarantined)
+        )
+
+
+def _metadata(load: TableLoad, result: LoadResult, extract: Extract, quarantined: int) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "rows_landed": dg.MetadataValue.int(result.rows_inserted),
+        "rows_replaced": dg.MetadataValue.int(result.rows_deleted),
+        "accounts": dg.MetadataValue.int(len(extract.account_refs)),
+        "window_fetched": dg.MetadataValue.text(f"{extract.first_day} .. {extract.last_day}"),
+        "records_quarantined": dg.MetadataValue.int(quarantined),
+        "table": dg.MetadataValue.text(f"raw.{load.table}"),
+    }
+    if load.preview:
+        lines = ["| date | description | amount | currency |", "|---|---|---|---|"]
+        lines += [
+            " | ".join(["", *(cell.replace("|", "/") for cell in row), ""]).strip() for row in load.preview
+        ]
+        metadata["preview"] = dg.MetadataValue.md("\n".join(lines))
+    return metadata
