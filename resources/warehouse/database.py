@@ -14,8 +14,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from resources.warehouse.embedded import start_embedded_postgres
 from resources.call_budget import CALL_BUDGET_DDL
+from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.quarantine import QUARANTINE_DDL
 
 DEFAULT_DATABASE = "bankflow"
