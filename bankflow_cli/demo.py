@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,9 +14,9 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from bankflow_cli.connect import code_from_redirect, finish_truelayer_consent, start_truelayer_consent
+from bankflow_cli.connect import connect_truelayer
 from bankflow_cli.runtime import Runtime, ensure_secret_key, prepare_runtime
-from resources.providers.truelayer import TrueLayerAuth, TrueLayerConfig
+from resources.providers.truelayer import TrueLayerConfig
 from resources.settings import load_settings
 from resources.vault import TokenVault
 from sandbox.server import Sandbox
@@ -41,6 +42,8 @@ class CheckSummary:
 
 
 def run_demo(console: Console, *, days: int, seed: int) -> bool:
+    # Pinned to the terminal: the run's stdout (dbt's output) is redirected to a log below.
+    console = Console(file=console.file)
     settings = load_settings()
     with console.status("Starting Postgres"):
         runtime = prepare_runtime(settings)
@@ -88,19 +91,21 @@ def use_sandbox(sandbox: Sandbox) -> None:
 
 
 def connect_sandbox_truelayer(runtime: Runtime) -> None:
-    """Play the user at the sandbox's consent page (it approves at once), then store the tokens."""
-    auth = TrueLayerAuth(
-        TrueLayerConfig(
-            auth_url=os.environ["BANKFLOW_TRUELAYER_AUTH_URL"],
-            api_url=os.environ["BANKFLOW_TRUELAYER_API_URL"],
-            client_id=os.environ["BANKFLOW_TRUELAYER_CLIENT_ID"],
-            client_secret=os.environ["BANKFLOW_TRUELAYER_CLIENT_SECRET"],
-        )
+    """Connect through the real consent flow; a scripted user approves on the sandbox's page."""
+    config = TrueLayerConfig(
+        auth_url=os.environ["BANKFLOW_TRUELAYER_AUTH_URL"],
+        api_url=os.environ["BANKFLOW_TRUELAYER_API_URL"],
+        client_id=os.environ["BANKFLOW_TRUELAYER_CLIENT_ID"],
+        client_secret=os.environ["BANKFLOW_TRUELAYER_CLIENT_SECRET"],
+        redirect_uri="http://127.0.0.1:0/callback",
     )
-    consent = start_truelayer_consent(auth)
-    redirect = httpx.get(consent.url, follow_redirects=False).headers["location"]
     vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
-    finish_truelayer_consent(auth, vault, "truelayer", code_from_redirect(redirect, consent.state))
+    connect_truelayer(config, vault, "truelayer", scripted_user)
+
+
+def scripted_user(url: str) -> None:
+    """A user who approves at once: follow the consent page's redirect to the callback server."""
+    threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True}, daemon=True).start()
 
 
 def backfill(first_partition: str, last_partition: str) -> tuple[bool, CheckSummary]:

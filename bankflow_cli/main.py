@@ -21,8 +21,7 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
-# Bound to the terminal now, so output stays there while a run's stdout is redirected to a log.
-console = Console(file=sys.stdout)
+console = Console()
 
 
 @app.callback()
@@ -82,14 +81,16 @@ def ui(
 @app.command()
 def connect(
     provider: str = typer.Argument(..., help="Provider to connect (truelayer)."),
-    redirect_url: str | None = typer.Option(
-        None, help="The URL the bank redirected you to (skips the prompt)."
-    ),
     connection_name: str | None = typer.Option(None, help="Name of the connection (default: the provider)."),
+    open_browser: bool = typer.Option(
+        True, "--browser/--no-browser", help="Open the consent page in a browser."
+    ),
 ) -> None:
-    """Give bankflow access to a bank: open the consent link, paste where it sends you back."""
-    from bankflow_cli.connect import code_from_redirect, finish_truelayer_consent, start_truelayer_consent
-    from resources.providers.truelayer import TrueLayerAuth, TrueLayerConfig
+    """Give bankflow access to a bank: approve on the bank's page, bankflow receives the redirect."""
+    import webbrowser
+
+    from bankflow_cli.connect import connect_truelayer
+    from resources.providers.truelayer import TrueLayerConfig
     from resources.vault import TokenVault
 
     if provider != "truelayer":
@@ -103,16 +104,47 @@ def connect(
         api_url=_required_env("BANKFLOW_TRUELAYER_API_URL"),
         client_id=_required_env("BANKFLOW_TRUELAYER_CLIENT_ID"),
         client_secret=_required_env("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
+        redirect_uri=os.environ.get("BANKFLOW_TRUELAYER_REDIRECT_URI", TrueLayerConfig.redirect_uri),
     )
-    auth = TrueLayerAuth(config)
-    consent = start_truelayer_consent(auth)
-    console.print("Open this link, approve access, then paste the URL you land on:")
-    console.print(consent.url, soft_wrap=True)
-    landed = redirect_url or typer.prompt("Redirect URL")
-    code = code_from_redirect(landed, consent.state)
+
+    def show(url: str) -> None:
+        console.print("Approve access on your bank's page (waiting for the redirect):")
+        console.print(url, soft_wrap=True)
+        if open_browser:
+            webbrowser.open(url)
+
     vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
-    finish_truelayer_consent(auth, vault, connection_name or provider, code)
+    connect_truelayer(config, vault, connection_name or provider, show)
     console.print(f"[green]Connected[/] {provider}; tokens stored encrypted in ops.connections.")
+
+
+@app.command()
+def connections() -> None:
+    """Connections with consent expiry, last sync, accounts and today's call budget."""
+    from rich.table import Table
+
+    from resources.connections import list_connections
+
+    runtime = prepare_runtime(load_settings())
+    table = Table(title="bankflow connections")
+    for column in ("connection", "provider", "consent", "last sync", "accounts", "calls today"):
+        table.add_column(column)
+    colour = {"ok": "green", "expiring": "yellow", "expired": "red", "unknown": "white"}
+    for c in list_connections(runtime.database_url):
+        if c.daily_limit_per_account is None:
+            calls = "no daily limit"
+        else:
+            used = ", ".join(f"{scope} {n}" for scope, n in c.calls_today.items()) or "none"
+            calls = f"{used} (limit {c.daily_limit_per_account}/account/scope)"
+        table.add_row(
+            c.name,
+            c.provider,
+            f"[{colour[c.consent.state]}]{c.consent.message}[/]",
+            f"{c.last_sync_at:%Y-%m-%d %H:%M} UTC" if c.last_sync_at else "never",
+            str(c.accounts),
+            calls,
+        )
+    console.print(table)
 
 
 @app.command("secret-key")

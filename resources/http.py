@@ -6,6 +6,7 @@ with Decimal for every JSON number with a fraction, so money never passes throug
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -117,8 +118,9 @@ class ApiClient:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after <= self.retry.retry_after_max:
             return retry_after
-        backoff = self.retry.backoff_initial * 2 ** (state.attempt_number - 1)
-        return min(backoff, self.retry.backoff_max)
+        backoff = min(self.retry.backoff_initial * 2 ** (state.attempt_number - 1), self.retry.backoff_max)
+        # Full jitter: parallel partitions that failed together must not retry in lockstep.
+        return random.uniform(backoff / 2, backoff)
 
 
 def _error_code(response: httpx.Response) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import threading
 import time
@@ -25,6 +27,13 @@ class _Code:
     grant: Grant
     redirect_uri: str
     expires_at: float
+    code_challenge: str | None = None  # PKCE S256 challenge, when the client sent one
+
+
+def s256_challenge(code_verifier: str) -> str:
+    """RFC 7636 S256: base64url(sha256(verifier)) without padding."""
+    digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 @dataclass
@@ -39,21 +48,32 @@ class OAuthStore:
     _access: dict[str, tuple[Grant, float]] = field(default_factory=dict, repr=False)
     _refresh: dict[str, Grant] = field(default_factory=dict, repr=False)
 
-    def issue_code(self, redirect_uri: str, scope: str, providers: frozenset[str] = frozenset()) -> str:
+    def issue_code(
+        self,
+        redirect_uri: str,
+        scope: str,
+        providers: frozenset[str] = frozenset(),
+        code_challenge: str | None = None,
+    ) -> str:
         """A new single-use authorisation code, valid for ``code_ttl`` seconds."""
         now = self.clock()
         grant = Grant(scope, providers, str(uuid.uuid4()), now)
         code = secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = _Code(grant, redirect_uri, now + self.code_ttl)
+            self._codes[code] = _Code(grant, redirect_uri, now + self.code_ttl, code_challenge)
         return code
 
-    def redeem_code(self, code: str, redirect_uri: str) -> Grant | None:
-        """The grant behind a code, or None when unknown, used, expired or sent with another redirect_uri.
+    def redeem_code(self, code: str, redirect_uri: str, code_verifier: str | None = None) -> Grant | None:
+        """The grant behind a code, or None when unknown, used, expired, sent with another redirect_uri,
+        or (for a PKCE code) without the verifier of its challenge.
         A code is burnt by any redemption attempt, as real servers do."""
         with self._lock:
             entry = self._codes.pop(code, None)
         if entry is None or entry.expires_at < self.clock() or entry.redirect_uri != redirect_uri:
+            return None
+        if entry.code_challenge is not None and (
+            code_verifier is None or s256_challenge(code_verifier) != entry.code_challenge
+        ):
             return None
         return entry.grant
 

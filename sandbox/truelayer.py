@@ -155,7 +155,10 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
             return tl_error(400, "invalid_request", "redirect_uri and scope are required.")
         wanted = set(query.get("providers", "").split()) | set(query.get("provider_id", "").split())
         banks = frozenset(wanted & {a.provider_id for a in world.accounts_for(PROVIDER)})
-        code = state.oauth.issue_code(redirect_uri, scope, banks)
+        challenge = query.get("code_challenge")
+        if challenge and query.get("code_challenge_method", "plain") != "S256":
+            return tl_error(400, "invalid_request", "code_challenge_method must be S256.")
+        code = state.oauth.issue_code(redirect_uri, scope, banks, challenge)
         params = {"code": code, **({"state": query["state"]} if "state" in query else {})}
         separator = "&" if "?" in redirect_uri else "?"
         return RedirectResponse(f"{redirect_uri}{separator}{urlencode(params)}", status_code=302)
@@ -169,7 +172,9 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
             return tl_error(401, "invalid_client", "Client authentication failed.")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
-            grant = state.oauth.redeem_code(form.get("code", ""), form.get("redirect_uri", ""))
+            grant = state.oauth.redeem_code(
+                form.get("code", ""), form.get("redirect_uri", ""), form.get("code_verifier")
+            )
             if grant is None:
                 return tl_error(
                     400, "invalid_grant", "The authorization code is invalid, expired or already used."

@@ -6,16 +6,17 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import psycopg
 import pytest
 from dagster_dbt import DbtCliResource
 from psycopg import sql
 
-from bankflow_cli.connect import code_from_redirect, finish_truelayer_consent, start_truelayer_consent
+from bankflow_cli.connect import connect_truelayer
+from bankflow_cli.demo import scripted_user
 from pipelines.definitions import build_definitions
 from pipelines.transform.project import dbt_project
 from resources.providers.truelayer_resource import TrueLayerResource
@@ -100,13 +101,11 @@ def truelayer(sandbox: Sandbox) -> TrueLayerResource:
 def connected_truelayer(
     truelayer: TrueLayerResource, database_url: str, secret_key: str
 ) -> TrueLayerResource:
-    """TrueLayer connected through the real consent flow (the sandbox approves at once)."""
-    auth = truelayer.auth()
-    consent = start_truelayer_consent(auth)
-    redirect = httpx.get(consent.url, follow_redirects=False).headers["location"]
-    vault = TokenVault(database_url, secret_key)
-    finish_truelayer_consent(
-        auth, vault, truelayer.connection_name, code_from_redirect(redirect, consent.state)
+    """TrueLayer connected through the real consent flow (callback server, state, PKCE); a
+    scripted user approves on the sandbox's page."""
+    config = replace(truelayer.config(), redirect_uri="http://127.0.0.1:0/callback")
+    connect_truelayer(
+        config, TokenVault(database_url, secret_key), truelayer.connection_name, scripted_user, timeout=30
     )
     return truelayer
 

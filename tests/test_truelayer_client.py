@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bankflow_cli.connect import code_from_redirect, start_truelayer_consent
 from resources.errors import AuthorizationRequired, TransientProviderError
 from resources.http import RetryPolicy
 from resources.providers.truelayer import TrueLayerClient, extract_window, posting_date, record_key
@@ -109,14 +111,9 @@ def test_revoked_token_asks_for_reconnect(sandbox: Sandbox, connected_truelayer)
 
 
 def _client(sandbox: Sandbox, truelayer) -> TrueLayerClient:
-    tokens = truelayer.auth().exchange_code(_fresh_code(sandbox, truelayer))
+    """A data client with a fresh consent (the sandbox approves at once)."""
+    auth = truelayer.auth()
+    pending = start_truelayer_consent(auth)
+    code = code_from_redirect(httpx.get(pending.url).headers["location"], pending.state)
+    tokens = auth.exchange_code(code, pending.code_verifier)
     return TrueLayerClient(sandbox.truelayer_api_url, tokens["access_token"], retry=FAST)
-
-
-def _fresh_code(sandbox: Sandbox, truelayer) -> str:
-    import httpx
-
-    from bankflow_cli.connect import code_from_redirect, start_truelayer_consent
-
-    consent = start_truelayer_consent(truelayer.auth())
-    return code_from_redirect(httpx.get(consent.url).headers["location"], consent.state)

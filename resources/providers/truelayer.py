@@ -36,7 +36,8 @@ class TrueLayerConfig:
     api_url: str
     client_id: str
     client_secret: str
-    redirect_uri: str = "http://127.0.0.1:3000/callback"
+    # `bankflow connect` listens here for the redirect (not 3000: that is the Dagster UI).
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
 
 
 class TrueLayerAuth:
@@ -46,8 +47,12 @@ class TrueLayerAuth:
         self.config = config
         self._retry = retry
 
-    def authorization_url(self, state: str, providers: str | None = None) -> str:
+    def authorization_url(
+        self, state: str, code_challenge: str | None = None, providers: str | None = None
+    ) -> str:
         extra = {"nonce": secrets.token_urlsafe(16)}
+        if code_challenge:
+            extra |= {"code_challenge": code_challenge, "code_challenge_method": "S256"}
         if providers:
             extra["providers"] = providers
         return prepare_grant_uri(
@@ -60,9 +65,12 @@ class TrueLayerAuth:
             **extra,
         )
 
-    def exchange_code(self, code: str) -> dict[str, Any]:
-        """Trade an authorisation code for tokens; the consent clock starts now."""
-        tokens = self._token_request("authorization_code", code=code, redirect_uri=self.config.redirect_uri)
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> dict[str, Any]:
+        """Trade an authorisation code (and its PKCE verifier) for tokens; the consent clock starts now."""
+        pkce = {"code_verifier": code_verifier} if code_verifier else {}
+        tokens = self._token_request(
+            "authorization_code", code=code, redirect_uri=self.config.redirect_uri, **pkce
+        )
         tokens["consent_granted_at"] = tokens["obtained_at"]
         return tokens
 

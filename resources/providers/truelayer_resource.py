@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from resources.connections import ConsentStatus, consent_status
 from resources.errors import AuthorizationRequired
 from resources.http import RetryPolicy
 from resources.providers.truelayer import PROVIDER, TrueLayerAuth, TrueLayerClient, TrueLayerConfig
@@ -17,7 +18,7 @@ class TrueLayerResource(dg.ConfigurableResource):
     api_url: str
     client_id: str
     client_secret: str
-    redirect_uri: str = "http://127.0.0.1:3000/callback"
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
     connection_name: str = "truelayer"
     max_attempts: int = 5
     backoff_initial_seconds: float = 0.5
@@ -37,12 +38,19 @@ class TrueLayerResource(dg.ConfigurableResource):
     def auth(self) -> TrueLayerAuth:
         return TrueLayerAuth(self.config(), retry=self.retry_policy())
 
+    def consent(self, vault: TokenVault) -> ConsentStatus:
+        tokens = vault.load(self.connection_name)
+        return consent_status(self.auth().consent_expires_at(tokens) if tokens else None)
+
     def open_client(self, vault: TokenVault) -> TrueLayerClient:
         """A data client with a fresh access token; the rotated refresh token is saved first."""
         tokens = vault.load(self.connection_name)
         if tokens is None:
             raise AuthorizationRequired(PROVIDER, f"no connection named {self.connection_name!r} yet")
         auth = self.auth()
+        consent = consent_status(auth.consent_expires_at(tokens))
+        if consent.state == "expired":
+            raise AuthorizationRequired(PROVIDER, consent.message)
         refreshed = auth.refresh(tokens)
         # Save before any data call: the old refresh token is already spent.
         vault.save(self.connection_name, PROVIDER, refreshed, auth.consent_expires_at(refreshed))

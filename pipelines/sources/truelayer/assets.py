@@ -33,6 +33,10 @@ def raw_truelayer(
     and pending transactions from TrueLayer, and land them in raw in one transaction: either
     every table is replaced or none is."""
     window = booking_window(*context.partition_time_window)
-    with provider_failures(), truelayer.open_client(warehouse.vault()) as client:
+    vault = warehouse.vault()
+    consent = truelayer.consent(vault)
+    if consent.state == "expiring":
+        context.log.warning(f"TrueLayer {consent.message}: renew with `bankflow connect truelayer`")
+    with provider_failures(), truelayer.open_client(vault) as client:
         extract = extract_window(client, window.first_day, window.last_day, datetime.now(UTC).date())
     yield from land_extract(context, warehouse, PROVIDER, extract)
