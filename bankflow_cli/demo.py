@@ -16,7 +16,7 @@ from rich.table import Table
 
 from bankflow_cli.connect import connect_truelayer
 from bankflow_cli.runtime import Runtime, ensure_secret_key, prepare_runtime
-from resources.providers.truelayer import TrueLayerConfig
+from resources.providers.truelayer import TrueLayerConfig, environment_urls
 from resources.settings import load_settings
 from resources.vault import TokenVault
 from sandbox.server import Sandbox
@@ -82,8 +82,7 @@ def use_sandbox(sandbox: Sandbox) -> None:
     """Point the TrueLayer configuration at the sandbox, as a user would at a live bank."""
     os.environ.update(
         {
-            "BANKFLOW_TRUELAYER_AUTH_URL": sandbox.truelayer_url,
-            "BANKFLOW_TRUELAYER_API_URL": sandbox.truelayer_api_url,
+            "BANKFLOW_TRUELAYER_ENVIRONMENT": sandbox.truelayer_url,
             "BANKFLOW_TRUELAYER_CLIENT_ID": sandbox.client_id,
             "BANKFLOW_TRUELAYER_CLIENT_SECRET": sandbox.client_secret,
         }
@@ -92,9 +91,10 @@ def use_sandbox(sandbox: Sandbox) -> None:
 
 def connect_sandbox_truelayer(runtime: Runtime) -> None:
     """Connect through the real consent flow; a scripted user approves on the sandbox's page."""
+    auth_url, api_url = environment_urls(os.environ["BANKFLOW_TRUELAYER_ENVIRONMENT"])
     config = TrueLayerConfig(
-        auth_url=os.environ["BANKFLOW_TRUELAYER_AUTH_URL"],
-        api_url=os.environ["BANKFLOW_TRUELAYER_API_URL"],
+        auth_url=auth_url,
+        api_url=api_url,
         client_id=os.environ["BANKFLOW_TRUELAYER_CLIENT_ID"],
         client_secret=os.environ["BANKFLOW_TRUELAYER_CLIENT_SECRET"],
         redirect_uri="http://127.0.0.1:0/callback",

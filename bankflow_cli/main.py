@@ -59,7 +59,7 @@ def ui(
     where = "embedded" if runtime.embedded else "configured server"
     console.print(f"Dagster instance on Postgres ({where}).")
     with ExitStack() as stack:
-        if not os.environ.get("BANKFLOW_TRUELAYER_AUTH_URL"):
+        if not os.environ.get("BANKFLOW_TRUELAYER_ENVIRONMENT"):
             from bankflow_cli.demo import connect_sandbox_truelayer, use_sandbox
             from sandbox.server import Sandbox
 
@@ -90,7 +90,7 @@ def connect(
     import webbrowser
 
     from bankflow_cli.connect import connect_truelayer
-    from resources.providers.truelayer import TrueLayerConfig
+    from resources.providers.truelayer import TrueLayerConfig, environment_urls
     from resources.vault import TokenVault
 
     if provider != "truelayer":
@@ -99,9 +99,10 @@ def connect(
     settings = load_settings()
     runtime = prepare_runtime(settings)
     ensure_secret_key(settings)
+    auth_url, api_url = environment_urls(_required_env("BANKFLOW_TRUELAYER_ENVIRONMENT"))
     config = TrueLayerConfig(
-        auth_url=_required_env("BANKFLOW_TRUELAYER_AUTH_URL"),
-        api_url=_required_env("BANKFLOW_TRUELAYER_API_URL"),
+        auth_url=auth_url,
+        api_url=api_url,
         client_id=_required_env("BANKFLOW_TRUELAYER_CLIENT_ID"),
         client_secret=_required_env("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
         redirect_uri=os.environ.get("BANKFLOW_TRUELAYER_REDIRECT_URI", TrueLayerConfig.redirect_uri),

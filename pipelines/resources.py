@@ -21,8 +21,7 @@ def resources_from_env() -> dict[str, object]:
             secret_key=dg.EnvVar("BANKFLOW_SECRET_KEY"),
         ),
         "truelayer": TrueLayerResource(
-            auth_url=dg.EnvVar("BANKFLOW_TRUELAYER_AUTH_URL"),
-            api_url=dg.EnvVar("BANKFLOW_TRUELAYER_API_URL"),
+            environment=dg.EnvVar("BANKFLOW_TRUELAYER_ENVIRONMENT"),
             client_id=dg.EnvVar("BANKFLOW_TRUELAYER_CLIENT_ID"),
             client_secret=dg.EnvVar("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
         ),

@@ -10,8 +10,7 @@ PLACEHOLDER_ENV = {
     "BANKFLOW_DATABASE_URL": "postgresql://placeholder@127.0.0.1:1/placeholder",
     "BANKFLOW_HOME": ".bankflow",
     "BANKFLOW_SECRET_KEY": "placeholder",
-    "BANKFLOW_TRUELAYER_AUTH_URL": "https://auth.example",
-    "BANKFLOW_TRUELAYER_API_URL": "https://api.example/data/v1",
+    "BANKFLOW_TRUELAYER_ENVIRONMENT": "live",
     "BANKFLOW_TRUELAYER_CLIENT_ID": "placeholder",
     "BANKFLOW_TRUELAYER_CLIENT_SECRET": "placeholder",
 }

@@ -14,7 +14,13 @@ from starlette.routing import Route
 from bankflow_cli.connect import code_from_redirect, start_truelayer_consent
 from resources.errors import AuthorizationRequired, TransientProviderError
 from resources.http import RetryPolicy
-from resources.providers.truelayer import TrueLayerClient, extract_window, posting_date, record_key
+from resources.providers.truelayer import (
+    TrueLayerClient,
+    environment_urls,
+    extract_window,
+    posting_date,
+    record_key,
+)
 from sandbox.server import Sandbox, serve
 
 FAST = RetryPolicy(max_attempts=3, backoff_initial=0.01)
@@ -117,3 +123,29 @@ def _client(sandbox: Sandbox, truelayer) -> TrueLayerClient:
     code = code_from_redirect(httpx.get(pending.url).headers["location"], pending.state)
     tokens = auth.exchange_code(code, pending.code_verifier)
     return TrueLayerClient(sandbox.truelayer_api_url, tokens["access_token"], retry=FAST)
+
+
+def test_environments_name_truelayers_hosts() -> None:
+    assert environment_urls("live") == ("https://auth.truelayer.com", "https://api.truelayer.com/data/v1")
+    assert environment_urls("sandbox")[1] == "https://api.truelayer-sandbox.com/data/v1"
+    assert environment_urls("http://127.0.0.1:8700/") == (
+        "http://127.0.0.1:8700",
+        "http://127.0.0.1:8700/data/v1",
+    )
+    with pytest.raises(ValueError, match="live, sandbox or a base URL"):
+        environment_urls("staging")
+
+
+def _header_echo() -> Starlette:
+    async def accounts(request: Request) -> Response:
+        return JSONResponse({"results": [{"psu_ip": request.headers.get("x-psu-ip")}], "status": "Succeeded"})
+
+    return Starlette(routes=[Route("/accounts", accounts)])
+
+
+def test_psu_ip_is_sent_only_when_the_user_is_present() -> None:
+    with serve(_header_echo()) as url:
+        with TrueLayerClient(url, "token", retry=FAST) as unattended:
+            assert unattended.accounts() == [{"psu_ip": None}]
+        with TrueLayerClient(url, "token", psu_ip="203.0.113.7", retry=FAST) as present:
+            assert present.accounts() == [{"psu_ip": "203.0.113.7"}]

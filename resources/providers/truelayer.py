@@ -30,6 +30,24 @@ IDENTITY_FIELDS = ("normalised_provider_transaction_id", "provider_transaction_i
 CONSENT_DAYS = 90
 
 
+# Official hosts (contract §3); anything else is the base URL of a TrueLayer-compatible server
+# that serves auth at its root and the Data API under /data/v1 (bankflow's simulator does).
+ENVIRONMENTS = {
+    "live": ("https://auth.truelayer.com", "https://api.truelayer.com/data/v1"),
+    "sandbox": ("https://auth.truelayer-sandbox.com", "https://api.truelayer-sandbox.com/data/v1"),
+}
+
+
+def environment_urls(environment: str) -> tuple[str, str]:
+    """(auth_url, api_url) for `live`, `sandbox`, or a base URL."""
+    if environment in ENVIRONMENTS:
+        return ENVIRONMENTS[environment]
+    if environment.startswith(("http://", "https://")):
+        base = environment.rstrip("/")
+        return base, f"{base}/data/v1"
+    raise ValueError(f"TrueLayer environment must be live, sandbox or a base URL, not {environment!r}")
+
+
 @dataclass(frozen=True)
 class TrueLayerConfig:
     auth_url: str

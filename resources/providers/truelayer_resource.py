@@ -7,15 +7,24 @@ import dagster as dg
 from resources.connections import ConsentStatus, consent_status
 from resources.errors import AuthorizationRequired
 from resources.http import RetryPolicy
-from resources.providers.truelayer import PROVIDER, TrueLayerAuth, TrueLayerClient, TrueLayerConfig
+from resources.providers.truelayer import (
+    PROVIDER,
+    TrueLayerAuth,
+    TrueLayerClient,
+    TrueLayerConfig,
+    environment_urls,
+)
 from resources.vault import TokenVault
 
 
 class TrueLayerResource(dg.ConfigurableResource):
     """TrueLayer Data API v1 (live, sandbox, or bankflow's simulator: only the URLs differ)."""
 
-    auth_url: str
-    api_url: str
+    # live | sandbox | base URL of a TrueLayer-compatible server (e.g. bankflow's simulator).
+    environment: str = "live"
+    # Explicit hosts win over `environment` when set.
+    auth_url: str = ""
+    api_url: str = ""
     client_id: str
     client_secret: str
     redirect_uri: str = "http://127.0.0.1:8765/callback"
@@ -23,10 +32,15 @@ class TrueLayerResource(dg.ConfigurableResource):
     max_attempts: int = 5
     backoff_initial_seconds: float = 0.5
 
+    # The PSU's IP, only for runs a user starts and watches: X-PSU-IP marks a call as
+    # user-present, which banks do not count against the unattended quota. Never for schedules.
+    psu_ip: str = ""
+
     def config(self) -> TrueLayerConfig:
+        auth_url, api_url = environment_urls(self.environment)
         return TrueLayerConfig(
-            auth_url=self.auth_url,
-            api_url=self.api_url,
+            auth_url=self.auth_url or auth_url,
+            api_url=self.api_url or api_url,
             client_id=self.client_id,
             client_secret=self.client_secret,
             redirect_uri=self.redirect_uri,
@@ -54,4 +68,9 @@ class TrueLayerResource(dg.ConfigurableResource):
         refreshed = auth.refresh(tokens)
         # Save before any data call: the old refresh token is already spent.
         vault.save(self.connection_name, PROVIDER, refreshed, auth.consent_expires_at(refreshed))
-        return TrueLayerClient(self.api_url, refreshed["access_token"], retry=self.retry_policy())
+        return TrueLayerClient(
+            auth.config.api_url,
+            refreshed["access_token"],
+            psu_ip=self.psu_ip or None,
+            retry=self.retry_policy(),
+        )
