@@ -56,6 +56,7 @@ def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> li
     _romanian_day(book)
     _revolut_business_day(book)
     _dutch_day(book)
+    _credit_card_day(book)
     return book.rows
 
 
@@ -464,3 +465,19 @@ def _dutch_day(book: _DayBook) -> None:
     if scheduled(book.day, 5):
         minor = book.monthly_rng("transfer:chloe-ing").randrange(5000, 20001, 2500)
         book.transfer("to-ing", "chloe-eur", account, minor, "TO C DUBOIS ING", "VAN C DUBOIS")
+
+
+def _credit_card_day(book: _DayBook) -> None:
+    """Alice's credit card: card spend, and a monthly repayment from her current account."""
+    card = "alice-card"
+    _card_spend(book, card, GBP_MERCHANTS, 0.6)
+    if scheduled(book.day, 12):
+        minor = book.monthly_rng("repayment:alice-card").randrange(30000, 50001, 500)
+        book.transfer(
+            "card-repayment",
+            "alice-current",
+            card,
+            minor,
+            "BARCLAYCARD PAYMENT",
+            "PAYMENT RECEIVED - THANK YOU",
+        )

@@ -16,6 +16,7 @@ BANKS: dict[str, Bank] = {
     "hsbc": Bank("ob-hsbc", "HSBC", "HBUK", "HBUKGB4B", "40"),
     "lloyds": Bank("ob-lloyds", "Lloyds Bank", "LOYD", "LOYDGB2L", "30"),
     "revolut": Bank("ob-revolut", "Revolut", "REVO", "REVOLT21", "04"),
+    "barclaycard": Bank("ob-barclaycard", "Barclaycard", "BARC", "BARCGB22", "20"),
     # Reached through Berlin Group PSD2 (and GoCardless), not UK open banking.
     "bt": Bank("ro-btrl", "Banca Transilvania", "BTRL", "BTRLRO22", ""),
     "revolut_business": Bank("revolut-business", "Revolut Business", "REVO", "REVOGB21", "04"),
@@ -120,6 +121,10 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
         0,
         ("revolut",),
     ),
+    # A credit card: owed money is a negative balance; TrueLayer serves it under /cards.
+    _AccountSpec(
+        "alice-card", "alice", "barclaycard", "GBP", "CREDIT_CARD", "Barclaycard Platinum", (-900, -200), 0
+    ),
     _AccountSpec(
         "chloe-ing", "chloe", "ing", "EUR", "TRANSACTION", "Betaalrekening", (1500, 4000), 0, ("gocardless",)
     ),
@@ -153,8 +158,10 @@ def build_accounts(seed: int) -> list[Account]:
 def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
     rng = random.Random(f"{seed}:account-details:{spec.key}")
     bank = BANKS[spec.bank]
-    sort_code = number = None
-    if spec.bank == "bt":
+    sort_code = number = iban = None
+    if spec.account_type == "CREDIT_CARD":
+        number = f"{rng.randrange(10**4):04d}"
+    elif spec.bank == "bt":
         # RO IBAN: ROkk + 4-letter bank code + 16 alphanumerics.
         iban = make_iban("RO", f"BTRL{rng.randrange(10**16):016d}")
     elif spec.bank == "ing":

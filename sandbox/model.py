@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Literal
 
 PartyKind = Literal["person", "company"]
-AccountType = Literal["TRANSACTION", "SAVINGS"]
+AccountType = Literal["TRANSACTION", "SAVINGS", "CREDIT_CARD"]
 Status = Literal["booked", "pending"]
 
 # Our own category taxonomy (the answer key); providers never see it directly.
@@ -63,9 +63,9 @@ class Account:
     owner_party_id: str
     owner_name: str
     bank: Bank
-    iban: str
-    sort_code: str | None  # "04-00-04"; None for non-UK accounts
-    number: str | None
+    iban: str | None  # None for cards
+    sort_code: str | None  # "04-00-04"; None for non-UK accounts and cards
+    number: str | None  # for a card, the last four digits
     swift_bic: str
     currency: str
     account_type: AccountType
@@ -77,6 +77,10 @@ class Account:
     @property
     def provider_id(self) -> str:
         return self.bank.provider_id
+
+    @property
+    def is_card(self) -> bool:
+        return self.account_type == "CREDIT_CARD"
 
     @property
     def bank_name(self) -> str:

@@ -32,6 +32,9 @@ from sandbox.truelayer_json import (
     MOCK_PROVIDER,
     account_json,
     balance_json,
+    card_balance_json,
+    card_json,
+    card_transaction_json,
     provider_json,
     transaction_json,
     update_timestamp,
@@ -108,12 +111,13 @@ def _bound(text: str, *, is_end: bool) -> dt.date:
 def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
     """The TrueLayer auth server and Data API v1 for ``world``, driven by ``state``."""
 
-    def visible_accounts(grant: Grant) -> list[Account]:
-        accounts = world.accounts_for(PROVIDER)
+    def visible_accounts(grant: Grant, cards: bool = False) -> list[Account]:
+        """Accounts (or, with ``cards``, card accounts) the consent covers; /accounts never lists cards."""
+        accounts = world.accounts_for(PROVIDER, cards=cards)
         return [a for a in accounts if not grant.providers or a.provider_id in grant.providers]
 
-    def find_account(grant: Grant, account_id: str) -> Account | None:
-        return next((a for a in visible_accounts(grant) if a.account_id == account_id), None)
+    def find_account(grant: Grant, account_id: str, cards: bool = False) -> Account | None:
+        return next((a for a in visible_accounts(grant, cards) if a.account_id == account_id), None)
 
     def authorised(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -133,9 +137,10 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
 
     def account_endpoint(
         handler: Callable[[Request, Account], Awaitable[Response]],
+        cards: bool = False,
     ) -> Callable[[Request], Awaitable[Response]]:
         async def with_account(request: Request, grant: Grant) -> Response:
-            account = find_account(grant, request.path_params["account_id"])
+            account = find_account(grant, request.path_params["account_id"], cards)
             if account is None:
                 return tl_error(404, "account_not_found", "The account could not be found.")
             return await handler(request, account)
@@ -220,13 +225,19 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
         stamp = update_timestamp(world.today)
         return _results(*(account_json(account, stamp) for account in visible_accounts(grant)))
 
+    async def cards(request: Request, grant: Grant) -> Response:
+        stamp = update_timestamp(world.today)
+        return _results(*(card_json(card, stamp) for card in visible_accounts(grant, cards=True)))
+
     async def account(request: Request, account: Account) -> Response:
-        return _results(account_json(account, update_timestamp(world.today)))
+        shape = card_json if account.is_card else account_json
+        return _results(shape(account, update_timestamp(world.today)))
 
     async def balance(request: Request, account: Account) -> Response:
         current = world.balance(account.account_id, world.today)
         pending_total = sum((txn.amount for txn in world.pending(account.account_id)), Decimal(0))
-        return _results(balance_json(account, current, pending_total, update_timestamp(world.today)))
+        shape = card_balance_json if account.is_card else balance_json
+        return _results(shape(account, current, pending_total, update_timestamp(world.today)))
 
     async def transactions(request: Request, account: Account) -> Response:
         try:
@@ -240,10 +251,12 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
                 400, "validation_error", f"'from' and 'to' must be ISO-8601 dates or date-times: {error}"
             )
         rows = world.booked(account.account_id, start, end)
-        return _results(*(transaction_json(txn, account, world.running_balance(txn)) for txn in rows))
+        shape = card_transaction_json if account.is_card else transaction_json
+        return _results(*(shape(txn, account, world.running_balance(txn)) for txn in rows))
 
     async def pending(request: Request, account: Account) -> Response:
-        return _results(*(transaction_json(txn, account) for txn in world.pending(account.account_id)))
+        shape = card_transaction_json if account.is_card else transaction_json
+        return _results(*(shape(txn, account) for txn in world.pending(account.account_id)))
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 404
@@ -259,6 +272,11 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
         Route(f"{api}/accounts/{{account_id}}/balance", account_endpoint(balance)),
         Route(f"{api}/accounts/{{account_id}}/transactions", account_endpoint(transactions)),
         Route(f"{api}/accounts/{{account_id}}/transactions/pending", account_endpoint(pending)),
+        Route(f"{api}/cards", authorised(cards)),
+        Route(f"{api}/cards/{{account_id}}", account_endpoint(account, cards=True)),
+        Route(f"{api}/cards/{{account_id}}/balance", account_endpoint(balance, cards=True)),
+        Route(f"{api}/cards/{{account_id}}/transactions", account_endpoint(transactions, cards=True)),
+        Route(f"{api}/cards/{{account_id}}/transactions/pending", account_endpoint(pending, cards=True)),
         *admin_routes(state),
     ]
     middleware = [

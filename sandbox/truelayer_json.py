@@ -147,3 +147,42 @@ def update_timestamp(today: dt.date) -> str:
     """Now, moved onto the world's today (the world may be set in the past), e.g. 2025-06-15T10:04:05.123Z."""
     now = dt.datetime.now(dt.UTC)
     return f"{today.isoformat()}T{now:%H:%M:%S}.{now.microsecond // 1000:03d}Z"
+
+
+def card_json(card: Account, update_timestamp: str) -> dict[str, Any]:
+    return {
+        "account_id": card.account_id,
+        "card_network": "VISA",
+        "card_type": "CREDIT",
+        "currency": card.currency,
+        "display_name": card.display_name,
+        "partial_card_number": card.number,
+        "name_on_card": card.owner_name.upper(),
+        "update_timestamp": update_timestamp,
+        "provider": provider_json(card.bank),
+    }
+
+
+def card_balance_json(card: Account, balance: Decimal, pending_total: Decimal, update_timestamp: str) -> dict:
+    """Cards report what is owed as a positive ``current`` (the world keeps it as a negative balance)."""
+    limit = Decimal("5000.00")
+    owed = -balance
+    return {
+        "currency": card.currency,
+        "available": limit - owed + pending_total,
+        "current": owed,
+        "credit_limit": limit,
+        "update_timestamp": update_timestamp,
+    }
+
+
+def card_transaction_json(
+    txn: WorldTransaction, card: Account, running_balance: Decimal | None = None
+) -> dict[str, Any]:
+    """Card accounts report purchases as positive amounts (type DEBIT) and repayments as negative
+    ones (type CREDIT), the opposite sign of an account (contract §3 and §10)."""
+    body = transaction_json(txn, card, running_balance)
+    body["amount"] = -txn.amount
+    if running_balance is not None:
+        body["running_balance"] = {"amount": -running_balance, "currency": txn.currency}
+    return body

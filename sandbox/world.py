@@ -70,9 +70,14 @@ class World:
         """The account with this id; KeyError when the world has none."""
         return self._by_id[account_id]
 
-    def accounts_for(self, provider: str) -> list[Account]:
-        """Accounts exposed by a connector (e.g. "truelayer"), in the world's stable order."""
-        return [account for account in self.accounts if provider in account.providers]
+    def accounts_for(self, provider: str, cards: bool | None = None) -> list[Account]:
+        """Accounts exposed by a connector (e.g. "truelayer"), in the world's stable order;
+        ``cards=False`` leaves card accounts out, ``cards=True`` keeps only them."""
+        return [
+            account
+            for account in self.accounts
+            if provider in account.providers and (cards is None or account.is_card == cards)
+        ]
 
     # -- transactions ---------------------------------------------------------------------------------
 

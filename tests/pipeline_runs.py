@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from pipelines.partitions import LOOKBACK_DAYS
 from sandbox.server import Sandbox
@@ -29,11 +30,10 @@ def fetched_days(first: date, last: date) -> tuple[date, date]:
     return first - timedelta(days=LOOKBACK_DAYS), last + timedelta(days=1)
 
 
-def world_booked(sandbox: Sandbox, start: date, end: date) -> dict[str, list]:
-    return {
-        a.account_id: sandbox.world.booked(a.account_id, start, end)
-        for a in sandbox.world.accounts_for("truelayer")
-    }
+def world_booked(sandbox: Sandbox, start: date, end: date, cards: bool | None = None) -> dict[str, list]:
+    """The world's booked rows per TrueLayer account (cards: None both, False accounts, True cards)."""
+    accounts = sandbox.world.accounts_for("truelayer", cards=cards)
+    return {a.account_id: sandbox.world.booked(a.account_id, start, end) for a in accounts}
 
 
 def rows(database_url: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -43,6 +43,13 @@ def rows(database_url: str, query: str, params: tuple = ()) -> list[tuple]:
 
 def scalar(database_url: str, query: str, params: tuple = ()) -> object:
     return rows(database_url, query, params)[0][0]
+
+
+def count_rows(database_url: str, schema: str, table: str, where: str = "true", params: tuple = ()) -> int:
+    """Rows of schema.table matching `where` (a fixed SQL condition with %s placeholders)."""
+    query = sql.SQL("select count(*) from {} where ").format(sql.Identifier(schema, table)) + sql.SQL(where)
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(query, params).fetchone()[0]
 
 
 def fct_snapshot(database_url: str) -> list[tuple]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from pipeline_runs import (
+    count_rows,
     decimal_sum,
     fct_snapshot,
     fetched_days,
@@ -53,67 +54,65 @@ def test_backfill_succeeds_with_every_check_passing(backfill: Backfill) -> None:
     assert [e.check_name for e in evaluations if not e.passed] == []
 
 
+@pytest.mark.parametrize(
+    ("cards", "prefix", "staging_model"),
+    [
+        (False, "truelayer_", "stg_truelayer__transactions"),
+        (True, "truelayer_card_", "stg_truelayer__card_transactions"),
+    ],
+    ids=["accounts", "cards"],
+)
 def test_row_counts_per_layer_equal_the_world(
-    backfill: Backfill, sandbox: Sandbox, database_url: str
+    cards: bool, prefix: str, staging_model: str, backfill: Backfill, sandbox: Sandbox, database_url: str
 ) -> None:
     start, end = fetched_days(backfill.first, backfill.last)
-    booked = world_booked(sandbox, start, end)
+    booked = world_booked(sandbox, start, end, cards=cards)
     expected_booked = sum(len(txns) for txns in booked.values())
     expected_pending = sum(len(sandbox.world.pending(account_id)) for account_id in booked)
-    assert expected_booked > 100  # the world is busy enough for the comparison to mean something
+    assert expected_booked > (100 if not cards else 5)  # busy enough for the comparison to mean something
 
     window = (start.isoformat(), end.isoformat())
+    in_window = "partition_key >= %s and partition_key < %s"
+    assert count_rows(database_url, "raw", f"{prefix}transactions", in_window, window) == expected_booked
+    booked_in_window = "booking_date >= %s and booking_date < %s"
     assert (
-        scalar(
-            database_url,
-            "select count(*) from raw.truelayer_transactions where partition_key >= %s and partition_key < %s",
-            window,
-        )
-        == expected_booked
+        count_rows(database_url, "staging", staging_model, booked_in_window, (start, end)) == expected_booked
     )
-    assert (
-        scalar(
-            database_url,
-            "select count(*) from staging.stg_truelayer__transactions where booking_date >= %s and booking_date < %s",
-            (start, end),
-        )
-        == expected_booked
-    )
-    assert scalar(database_url, "select count(*) from raw.truelayer_pending_transactions") == expected_pending
+    assert count_rows(database_url, "raw", f"{prefix}pending_transactions") == expected_pending
     counts = dict(
         rows(
             database_url,
-            "select status, count(*) from marts.fct_transactions where source = 'truelayer'"
-            " and (status = 'pending' or (booking_date >= %s and booking_date < %s)) group by status",
-            (start, end),
+            "select f.status, count(*) from marts.fct_transactions f"
+            " join marts.dim_accounts a using (account_key)"
+            " where f.source = 'truelayer' and a.provider_account_id = any(%s)"
+            " and (f.status = 'pending' or (f.booking_date >= %s and f.booking_date < %s)) group by f.status",
+            (list(booked), start, end),
         )
     )
-    assert counts == (
-        {"booked": expected_booked, "pending": expected_pending}
-        if expected_pending
-        else {"booked": expected_booked}
-    )
-    assert scalar(
-        database_url, "select count(*) from marts.dim_accounts where sources like %s", ("%truelayer%",)
-    ) == len(booked)
+    expected = {"booked": expected_booked} | ({"pending": expected_pending} if expected_pending else {})
+    assert counts == expected
+    accounts = "select count(*) from marts.dim_accounts where provider_account_id = any(%s)"
+    assert scalar(database_url, accounts, (list(booked),)) == len(booked)
 
 
 def test_amounts_are_exact_per_account(backfill: Backfill, sandbox: Sandbox, database_url: str) -> None:
     start, end = fetched_days(backfill.first, backfill.last)
-    booked = {
-        a.iban: sandbox.world.booked(a.account_id, start, end)
-        for a in sandbox.world.accounts_for("truelayer")
+    booked = world_booked(sandbox, start, end)
+    expected = {
+        account_id: decimal_sum([t.amount for t in txns]) for account_id, txns in booked.items() if txns
     }
-    expected = {iban: decimal_sum([t.amount for t in txns]) for iban, txns in booked.items() if txns}
     actual = dict(
         rows(
             database_url,
-            "select a.iban, sum(t.amount) from marts.fct_transactions t join marts.dim_accounts a using (account_key)"
+            "select a.provider_account_id, sum(t.amount) from marts.fct_transactions t"
+            " join marts.dim_accounts a using (account_key)"
             " where t.source = 'truelayer' and t.status = 'booked' and t.booking_date >= %s and t.booking_date < %s"
-            " group by a.iban",
+            " group by a.provider_account_id",
             (start, end),
         )
     )
+    # Card rows come in with the opposite sign and are turned around in staging: the world's
+    # signed amounts (and so the card's balance movements) must come out again.
     assert actual == expected
     assert all(isinstance(v, Decimal) for v in actual.values())
     column_type = scalar(
@@ -160,7 +159,7 @@ def test_materialization_metadata_explains_the_load(backfill: Backfill) -> None:
     transactions = materializations["raw_truelayer_transactions"]
     first_fetched = backfill.first - timedelta(days=3)
     assert transactions["window_fetched"].value == f"{first_fetched} .. {backfill.last}"
-    assert transactions["accounts"].value == 8
+    assert transactions["accounts"].value == 9  # 8 accounts and 1 card
     assert transactions["rows_landed"].value > 0
     assert "| date | description | amount | currency |" in transactions["preview"].value
 

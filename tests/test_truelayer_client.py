@@ -73,8 +73,12 @@ def _odd_bank() -> Starlette:
     async def pending(request: Request) -> Response:
         return JSONResponse({"results": [], "status": "Succeeded"})
 
+    async def no_cards(request: Request) -> Response:
+        return JSONResponse({"results": [], "status": "Succeeded"})
+
     return Starlette(
         routes=[
+            Route("/cards", no_cards),
             Route("/accounts", accounts),
             Route("/accounts/{id}/balance", balance),
             Route("/accounts/{id}/transactions", transactions),

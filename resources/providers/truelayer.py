@@ -161,19 +161,22 @@ class TrueLayerClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def accounts(self) -> list[dict[str, Any]]:
-        return self._results("/accounts")
+    # `kind` is "accounts" or "cards": the Data API serves both with the same sub-resources.
+    def accounts(self, kind: str = "accounts") -> list[dict[str, Any]]:
+        return self._results(f"/{kind}")
 
-    def balance(self, account_id: str) -> list[dict[str, Any]]:
-        return self._results(f"/accounts/{account_id}/balance")
+    def balance(self, account_id: str, kind: str = "accounts") -> list[dict[str, Any]]:
+        return self._results(f"/{kind}/{account_id}/balance")
 
-    def transactions(self, account_id: str, first_day: date, last_day: date) -> list[dict[str, Any]]:
+    def transactions(
+        self, account_id: str, first_day: date, last_day: date, kind: str = "accounts"
+    ) -> list[dict[str, Any]]:
         """Booked transactions with posting dates from `first_day` to `last_day`, both inclusive."""
         params = {"from": first_day.isoformat(), "to": last_day.isoformat()}
-        return self._results(f"/accounts/{account_id}/transactions", params)
+        return self._results(f"/{kind}/{account_id}/transactions", params)
 
-    def pending_transactions(self, account_id: str) -> list[dict[str, Any]]:
-        return self._results(f"/accounts/{account_id}/transactions/pending")
+    def pending_transactions(self, account_id: str, kind: str = "accounts") -> list[dict[str, Any]]:
+        return self._results(f"/{kind}/{account_id}/transactions/pending")
 
     def _results(self, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         body = self._api.get_json(path, params)
@@ -183,44 +186,82 @@ class TrueLayerClient:
         return results
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """Accounts and cards: the same calls under another path, landed in their own raw tables
+    (card amounts follow another sign convention, so staging must know which is which)."""
+
+    path: str
+    accounts_table: str
+    balances_table: str
+    transactions_table: str
+    pending_table: str
+
+
+KINDS = (
+    _Kind(
+        "accounts",
+        "truelayer_accounts",
+        "truelayer_balances",
+        "truelayer_transactions",
+        "truelayer_pending_transactions",
+    ),
+    _Kind(
+        "cards",
+        "truelayer_cards",
+        "truelayer_card_balances",
+        "truelayer_card_transactions",
+        "truelayer_card_pending_transactions",
+    ),
+)
+
+
 def extract_window(client: TrueLayerClient, first_day: date, last_day: date, fetched_on: date) -> Extract:
-    """Everything one run lands: accounts, a balance snapshot, booked rows for the window, pending rows.
+    """Everything one run lands, for accounts and for cards: the accounts, a balance snapshot,
+    booked rows for the window, pending rows.
 
     Booked rows replace the window's days for the accounts seen; pending rows replace each
     account's whole pending set (they vanish once booked); balances replace today's snapshot.
     """
     extract = Extract(first_day=first_day, last_day=last_day)
-    days = window_days(first_day, last_day)
-    accounts, balances, booked, pending = [], [], [], []
-    for account in client.accounts():
+    for kind in KINDS:
+        extract.loads += _extract_kind(client, kind, extract, fetched_on)
+    return extract
+
+
+def _extract_kind(
+    client: TrueLayerClient, kind: _Kind, extract: Extract, fetched_on: date
+) -> list[TableLoad]:
+    days = window_days(extract.first_day, extract.last_day)
+    today = fetched_on.isoformat()
+    accounts, balances, booked, pending, ids = [], [], [], [], []
+    for account in client.accounts(kind.path):
         account_id = account.get("account_id")
         if not isinstance(account_id, str) or not account_id:
             extract.quarantined.append(
-                QuarantineItem("accounts", "account without account_id", dumps_exact(account), None)
+                QuarantineItem(kind.path, "account without account_id", dumps_exact(account), None)
             )
             continue
-        extract.account_refs.append(account_id)
-        accounts.append(RawRecord(dumps_exact(account), fetched_on.isoformat(), account_id, account_id))
-        for balance in client.balance(account_id):
-            balances.append(RawRecord(dumps_exact(balance), fetched_on.isoformat(), account_id, account_id))
-        for txn in client.transactions(account_id, first_day, last_day):
-            _keep(extract, booked, "transactions", txn, account_id, allowed_days=days)
-        for txn in client.pending_transactions(account_id):
-            _keep(extract, pending, "pending_transactions", txn, account_id, allowed_days=None)
-    account_ids = extract.account_refs
-    extract.loads = [
-        TableLoad("truelayer_accounts", accounts, ReplaceScope(account_refs=account_ids)),
+        ids.append(account_id)
+        accounts.append(RawRecord(dumps_exact(account), today, account_id, account_id))
+        for balance in client.balance(account_id, kind.path):
+            balances.append(RawRecord(dumps_exact(balance), today, account_id, account_id))
+        for txn in client.transactions(account_id, extract.first_day, extract.last_day, kind.path):
+            _keep(extract, booked, kind.transactions_table, txn, account_id, allowed_days=days)
+        for txn in client.pending_transactions(account_id, kind.path):
+            _keep(extract, pending, kind.pending_table, txn, account_id, allowed_days=None)
+    extract.account_refs += ids
+    return [
+        TableLoad(kind.accounts_table, accounts, ReplaceScope(account_refs=ids)),
+        TableLoad(kind.balances_table, balances, ReplaceScope(partition_keys=[today], account_refs=ids)),
         TableLoad(
-            "truelayer_balances",
-            balances,
-            ReplaceScope(partition_keys=[fetched_on.isoformat()], account_refs=account_ids),
+            kind.transactions_table,
+            booked,
+            ReplaceScope(partition_keys=days, account_refs=ids),
+            preview=_preview(booked),
         ),
-        TableLoad(
-            "truelayer_transactions", booked, ReplaceScope(partition_keys=days, account_refs=account_ids)
-        ),
-        TableLoad("truelayer_pending_transactions", pending, ReplaceScope(account_refs=account_ids)),
+        TableLoad(kind.pending_table, pending, ReplaceScope(account_refs=ids), preview=_preview(pending)),
     ]
-    return extract
 
 
 def _preview(records: list[RawRecord], rows: int = 10) -> list[PreviewRow]:

@@ -16,7 +16,9 @@ from psycopg.conninfo import conninfo_to_dict
 
 from resources.call_budget import CALL_BUDGET_DDL
 from resources.warehouse.embedded import start_embedded_postgres
+from resources.warehouse.loader import raw_table_ddl
 from resources.warehouse.quarantine import QUARANTINE_DDL
+from resources.warehouse.raw_tables import all_raw_tables
 
 DEFAULT_DATABASE = "bankflow"
 PROJECT_SCHEMAS = ("raw", "ops")
@@ -85,6 +87,8 @@ def bootstrap_schemas(url: str) -> None:
         conn.execute(OPS_DDL)
         conn.execute(QUARANTINE_DDL)
         conn.execute(CALL_BUDGET_DDL)
+        for table in all_raw_tables():
+            conn.execute(raw_table_ddl(table))
 
 
 def libpq_params(url: str) -> dict[str, str]:

@@ -71,7 +71,7 @@ def test_bad_fault_requests_are_400(client: httpx.Client, body: object) -> None:
 
 
 def test_request_counts(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
-    account = sandbox.world.accounts_for("truelayer")[0].account_id
+    account = sandbox.world.accounts_for("truelayer", cards=False)[0].account_id
     path = f"/data/v1/accounts/{account}/balance"
     before = sandbox.state.request_count(path)
     for _ in range(3):

@@ -185,9 +185,11 @@ def test_consent_limited_to_named_providers(client: httpx.Client, sandbox: Sandb
     tokens = connect(client, sandbox, providers="uk-ob-all ob-monzo")
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     accounts = client.get("/data/v1/accounts", headers=headers).json()["results"]
-    monzo = [a for a in sandbox.world.accounts_for("truelayer") if a.provider_id == "ob-monzo"]
+    monzo = [a for a in sandbox.world.accounts_for("truelayer", cards=False) if a.provider_id == "ob-monzo"]
     assert [a["account_id"] for a in accounts] == [a.account_id for a in monzo]
     me = client.get("/data/v1/me", headers=headers).json()["results"][0]
     assert me["provider"]["provider_id"] == "ob-monzo" and me["client_id"] == sandbox.client_id
-    other = next(a for a in sandbox.world.accounts_for("truelayer") if a.provider_id != "ob-monzo")
+    other = next(
+        a for a in sandbox.world.accounts_for("truelayer", cards=False) if a.provider_id != "ob-monzo"
+    )
     assert client.get(f"/data/v1/accounts/{other.account_id}", headers=headers).status_code == 404

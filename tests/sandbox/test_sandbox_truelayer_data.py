@@ -46,7 +46,9 @@ def results(response: httpx.Response) -> list[dict]:
 
 
 def by_provider(sandbox: Sandbox, provider_id: str) -> Account:
-    return next(a for a in sandbox.world.accounts_for("truelayer") if a.provider_id == provider_id)
+    return next(
+        a for a in sandbox.world.accounts_for("truelayer", cards=False) if a.provider_id == provider_id
+    )
 
 
 def test_me(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
@@ -58,9 +60,9 @@ def test_me(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> Non
 def test_accounts(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
     accounts = results(get(client, "/accounts", auth))
     assert [a["account_id"] for a in accounts] == [
-        a.account_id for a in sandbox.world.accounts_for("truelayer")
+        a.account_id for a in sandbox.world.accounts_for("truelayer", cards=False)
     ]
-    for body, account in zip(accounts, sandbox.world.accounts_for("truelayer"), strict=True):
+    for body, account in zip(accounts, sandbox.world.accounts_for("truelayer", cards=False), strict=True):
         assert set(body) == {
             "update_timestamp",
             "account_id",
@@ -92,13 +94,39 @@ def test_unknown_account_is_404(client: httpx.Client, auth: dict[str, str], suff
 
 
 def test_unknown_endpoint_is_a_json_404(client: httpx.Client, auth: dict[str, str]) -> None:
-    response = get(client, "/cards", auth)
+    response = get(client, "/standing_orders", auth)
     assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_cards_report_purchases_as_positive_amounts(
+    client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
+) -> None:
+    world = sandbox.world
+    [card] = world.accounts_for("truelayer", cards=True)
+    [listed] = results(get(client, "/cards", auth))
+    assert listed["account_id"] == card.account_id and listed["partial_card_number"] == card.number
+    assert card.account_id not in {a["account_id"] for a in results(get(client, "/accounts", auth))}
+    assert get(client, f"/accounts/{card.account_id}/transactions", auth).status_code == 404
+    rows = results(
+        get(
+            client,
+            f"/cards/{card.account_id}/transactions",
+            auth,
+            **{"from": (TODAY - dt.timedelta(days=60)).isoformat()},
+        )
+    )
+    booked = world.booked(card.account_id, TODAY - dt.timedelta(days=60), TODAY + dt.timedelta(days=1))
+    assert len(rows) == len(booked) > 0
+    for row, txn in zip(rows, booked, strict=True):
+        assert Decimal(str(row["amount"])) == -txn.amount
+        assert row["transaction_type"] == ("DEBIT" if txn.amount < 0 else "CREDIT")
+    [balance] = results(get(client, f"/cards/{card.account_id}/balance", auth))
+    assert Decimal(str(balance["current"])) == -world.balance(card.account_id, TODAY)
 
 
 def test_balance(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
     world = sandbox.world
-    for account in world.accounts_for("truelayer"):
+    for account in world.accounts_for("truelayer", cards=False):
         response = get(client, f"/accounts/{account.account_id}/balance", auth)
         [balance] = results(response)
         assert set(balance) == {"currency", "available", "current", "overdraft", "update_timestamp"}
@@ -114,7 +142,7 @@ def test_transactions_match_the_world_with_exact_amount_text(
 ) -> None:
     world: World = sandbox.world
     start, end = TODAY - dt.timedelta(days=20), TODAY
-    for account in world.accounts_for("truelayer"):
+    for account in world.accounts_for("truelayer", cards=False):
         response = get(
             client,
             f"/accounts/{account.account_id}/transactions",
@@ -158,7 +186,7 @@ def test_from_and_to_are_whole_days_for_dates(
     client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
 ) -> None:
     world = sandbox.world
-    account = world.accounts_for("truelayer")[0]
+    account = world.accounts_for("truelayer", cards=False)[0]
     day = next(
         d
         for d in (TODAY - dt.timedelta(days=n) for n in range(5, 40))
@@ -186,7 +214,7 @@ def test_bad_windows_are_400(
 ) -> None:
     response = get(
         client,
-        f"/accounts/{sandbox.world.accounts_for('truelayer')[0].account_id}/transactions",
+        f"/accounts/{sandbox.world.accounts_for('truelayer', cards=False)[0].account_id}/transactions",
         auth,
         **params,
     )
@@ -217,7 +245,7 @@ def test_transaction_ids_unstable_at_barclays_only(
 
 def test_pending(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
     seen = 0
-    for account in sandbox.world.accounts_for("truelayer"):
+    for account in sandbox.world.accounts_for("truelayer", cards=False):
         rows = results(get(client, f"/accounts/{account.account_id}/transactions/pending", auth))
         expected = sandbox.world.pending(account.account_id)
         assert [(r["amount"], r["description"]) for r in rows] == [
@@ -233,7 +261,9 @@ def test_pending(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -
 def test_pending_rows_get_new_ids_once_booked(
     client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
 ) -> None:
-    account = next(a for a in sandbox.world.accounts_for("truelayer") if sandbox.world.pending(a.account_id))
+    account = next(
+        a for a in sandbox.world.accounts_for("truelayer", cards=False) if sandbox.world.pending(a.account_id)
+    )
     pending = results(get(client, f"/accounts/{account.account_id}/transactions/pending", auth))
     with Sandbox(seed=sandbox.world.seed, today=TODAY + dt.timedelta(days=4)) as later:
         with httpx.Client(base_url=later.truelayer_url) as http:

@@ -177,17 +177,21 @@ def test_accounts_and_ibans(world: World) -> None:
     assert 10 <= len(world.accounts) <= 14
     assert len(world.parties) == 4 and Counter(p.kind for p in world.parties) == {"person": 3, "company": 1}
     assert {a.currency for a in world.accounts} == {"GBP", "EUR", "RON"}
-    assert {a.account_type for a in world.accounts} == {"TRANSACTION", "SAVINGS"}
+    assert {a.account_type for a in world.accounts} == {"TRANSACTION", "SAVINGS", "CREDIT_CARD"}
     for account in world.accounts:
         assert account.account_id.startswith("acc-") and len(account.account_id) == 12
-        assert is_valid_iban(account.iban)
         assert world.account(account.account_id) is account
+        if account.is_card:
+            assert account.iban is None and len(account.number) == 4
+            continue
+        assert is_valid_iban(account.iban)
         if account.iban.startswith("GB"):
             assert (
                 account.iban[8:14] == account.sort_code.replace("-", "")
                 and account.iban[14:] == account.number
             )
-    assert len(world.accounts_for("truelayer")) == 8
+    assert len(world.accounts_for("truelayer", cards=False)) == 8
+    assert [a.key for a in world.accounts_for("truelayer", cards=True)] == ["alice-card"]
     for provider in ("berlin_group", "revolut", "gocardless"):
         assert world.accounts_for(provider), provider
     # The same real account is visible through two providers.

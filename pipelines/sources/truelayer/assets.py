@@ -16,6 +16,10 @@ RAW_TABLES = {
     "truelayer_pending_transactions": "TrueLayer pending transactions; each run replaces an account's pending set.",
     "truelayer_accounts": "TrueLayer accounts, latest report of each.",
     "truelayer_balances": "TrueLayer balance snapshots, one per account and fetch day.",
+    "truelayer_card_transactions": "Booked TrueLayer card transactions (purchases positive, as cards report them).",
+    "truelayer_card_pending_transactions": "TrueLayer pending card transactions; each run replaces a card's set.",
+    "truelayer_cards": "TrueLayer card accounts, latest report of each.",
+    "truelayer_card_balances": "TrueLayer card balance snapshots (amount owed, credit limit), one per card and day.",
 }
 
 
@@ -29,9 +33,9 @@ RAW_TABLES = {
 def raw_truelayer(
     context: dg.AssetExecutionContext, truelayer: TrueLayerResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
-    """Fetch accounts, balances, booked transactions for the partition window (plus lookback)
-    and pending transactions from TrueLayer, and land them in raw in one transaction: either
-    every table is replaced or none is."""
+    """Fetch accounts and cards, their balances, booked transactions for the partition window
+    (plus lookback) and pending transactions from TrueLayer, and land them in raw in one
+    transaction: either every table is replaced or none is."""
     window = booking_window(*context.partition_time_window)
     vault = warehouse.vault()
     consent = truelayer.consent(vault)

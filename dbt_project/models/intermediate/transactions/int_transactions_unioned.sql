@@ -6,6 +6,14 @@ truelayer_pending as (
     select * from {{ ref('stg_truelayer__pending_transactions') }}
 ),
 
+truelayer_card_booked as (
+    select * from {{ ref('stg_truelayer__card_transactions') }}
+),
+
+truelayer_card_pending as (
+    select * from {{ ref('stg_truelayer__card_pending_transactions') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -14,6 +22,10 @@ unioned as (
     select * from truelayer_booked
     union all
     select * from truelayer_pending
+    union all
+    select * from truelayer_card_booked
+    union all
+    select * from truelayer_card_pending
 ),
 
 with_accounts as (

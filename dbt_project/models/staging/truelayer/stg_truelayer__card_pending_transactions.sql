@@ -1,0 +1,1 @@
+{{ truelayer_transactions_staging('card_pending_transactions', 'pending', card=true) }}

@@ -1,0 +1,1 @@
+{{ truelayer_transactions_staging('card_transactions', 'booked', card=true) }}

@@ -1,0 +1,44 @@
+"""Every raw table the project knows, by source.
+
+They are created (empty) when the warehouse is bootstrapped, not on a source's first load:
+dbt's staging views select from all of them, and a user who has connected only one bank must
+still get a working `dbt build`. A test keeps this list, the dbt sources and the Dagster raw
+assets in step.
+"""
+
+from __future__ import annotations
+
+RAW_TABLES: dict[str, tuple[str, ...]] = {
+    "truelayer": (
+        "truelayer_accounts",
+        "truelayer_balances",
+        "truelayer_transactions",
+        "truelayer_pending_transactions",
+        "truelayer_cards",
+        "truelayer_card_balances",
+        "truelayer_card_transactions",
+        "truelayer_card_pending_transactions",
+    ),
+    "berlin_group": (
+        "berlin_group_accounts",
+        "berlin_group_balances",
+        "berlin_group_transactions",
+        "berlin_group_pending_transactions",
+    ),
+    "revolut": (
+        "revolut_accounts",
+        "revolut_balances",
+        "revolut_transactions",
+        "revolut_pending_transactions",
+    ),
+    "gocardless": (
+        "gocardless_accounts",
+        "gocardless_balances",
+        "gocardless_transactions",
+        "gocardless_pending_transactions",
+    ),
+}
+
+
+def all_raw_tables() -> list[str]:
+    return [table for tables in RAW_TABLES.values() for table in tables]
