@@ -5,31 +5,36 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from bankflow_cli.connect import connect_truelayer
-from bankflow_cli.runtime import Runtime, ensure_secret_key, prepare_runtime
-from resources.providers.truelayer import TrueLayerConfig, environment_urls
+from bankflow_cli.connect import connect_berlin_group, connect_gocardless, connect_revolut, connect_truelayer
+from bankflow_cli.provider_config import (
+    berlin_group_config,
+    gocardless_resource,
+    revolut_config,
+    truelayer_config,
+)
+from bankflow_cli.runtime import ensure_secret_key, prepare_runtime
 from resources.settings import load_settings
 from resources.vault import TokenVault
+from resources.warehouse.raw_tables import all_raw_tables
 from sandbox.server import Sandbox
 
-LAYER_TABLES = (
-    ("raw", "truelayer_transactions"),
-    ("raw", "truelayer_pending_transactions"),
-    ("raw", "truelayer_accounts"),
-    ("raw", "truelayer_balances"),
-    ("staging", "stg_truelayer__transactions"),
-    ("staging", "stg_truelayer__pending_transactions"),
+# Where the sandbox world has accounts that GoCardless reaches (Revolut LT, Banca Transilvania, ING).
+SANDBOX_GOCARDLESS_COUNTRIES = ("LT", "RO", "NL")
+MODEL_TABLES = (
     ("intermediate", "int_transactions_unioned"),
     ("marts", "fct_transactions"),
+    ("marts", "fct_balances"),
     ("marts", "dim_accounts"),
 )
 
@@ -58,8 +63,10 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
             f"Sandbox banks on {sandbox.truelayer_url} (seed {seed}, {len(sandbox.world.accounts)} accounts)"
         )
         use_sandbox(sandbox)
-        connect_sandbox_truelayer(runtime)
-        console.print("Connected TrueLayer (sandbox consent); tokens encrypted in ops.connections.")
+        connect_sandbox_banks(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
+        console.print(
+            "Connected TrueLayer, Berlin Group, Revolut and GoCardless (sandbox consents); tokens encrypted in ops.connections."
+        )
 
         today = datetime.now(UTC).date()
         first = today - timedelta(days=days - 1)
@@ -79,28 +86,55 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
 
 
 def use_sandbox(sandbox: Sandbox) -> None:
-    """Point the TrueLayer configuration at the sandbox, as a user would at a live bank."""
+    """Point every provider's settings at the sandbox, as a user would at live banks.
+
+    Revolut authenticates with the user's own RSA key: make a throwaway one and upload its
+    public half, as a user uploads a certificate in the Business app.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    revolut_url = sandbox.urls["revolut"]
+    httpx.post(f"{revolut_url}/_sandbox/revolut/certificate", content=public_pem).raise_for_status()
+    berlin_group_url = sandbox.urls["berlin_group"]
     os.environ.update(
         {
             "BANKFLOW_TRUELAYER_ENVIRONMENT": sandbox.truelayer_url,
             "BANKFLOW_TRUELAYER_CLIENT_ID": sandbox.client_id,
             "BANKFLOW_TRUELAYER_CLIENT_SECRET": sandbox.client_secret,
+            "BANKFLOW_BERLIN_GROUP_BASE_URL": berlin_group_url,
+            "BANKFLOW_BERLIN_GROUP_TOKEN_URL": f"{berlin_group_url}/oauth/token",
+            "BANKFLOW_BERLIN_GROUP_CLIENT_ID": sandbox.client_id,
+            "BANKFLOW_BERLIN_GROUP_CLIENT_SECRET": sandbox.client_secret,
+            "BANKFLOW_REVOLUT_API_URL": f"{revolut_url}/api/1.0",
+            "BANKFLOW_REVOLUT_CONSENT_URL": f"{revolut_url}/app-confirm",
+            "BANKFLOW_REVOLUT_CLIENT_ID": sandbox.client_id,
+            "BANKFLOW_REVOLUT_PRIVATE_KEY_PEM": private_pem,
+            "BANKFLOW_GOCARDLESS_BASE_URL": f"{sandbox.urls['gocardless']}/api/v2",
+            "BANKFLOW_GOCARDLESS_SECRET_ID": sandbox.client_id,
+            "BANKFLOW_GOCARDLESS_SECRET_KEY": sandbox.client_secret,
         }
     )
 
 
-def connect_sandbox_truelayer(runtime: Runtime) -> None:
-    """Connect through the real consent flow; a scripted user approves on the sandbox's page."""
-    auth_url, api_url = environment_urls(os.environ["BANKFLOW_TRUELAYER_ENVIRONMENT"])
-    config = TrueLayerConfig(
-        auth_url=auth_url,
-        api_url=api_url,
-        client_id=os.environ["BANKFLOW_TRUELAYER_CLIENT_ID"],
-        client_secret=os.environ["BANKFLOW_TRUELAYER_CLIENT_SECRET"],
-        redirect_uri="http://127.0.0.1:0/callback",
+def connect_sandbox_banks(database_url: str, secret_key: str) -> None:
+    """Connect every provider through its real consent flow; a scripted user approves each."""
+    vault = TokenVault(database_url, secret_key)
+    any_port = "http://127.0.0.1:0/callback"
+    connect_truelayer(replace(truelayer_config(), redirect_uri=any_port), vault, "truelayer", scripted_user)
+    connect_berlin_group(
+        replace(berlin_group_config(), redirect_uri=any_port), vault, "berlin_group", scripted_user
     )
-    vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
-    connect_truelayer(config, vault, "truelayer", scripted_user)
+    connect_revolut(replace(revolut_config(), redirect_uri=any_port), vault, "revolut", scripted_user)
+    gocardless = gocardless_resource()
+    with gocardless.open_client(vault) as client:
+        banks = [i["id"] for country in SANDBOX_GOCARDLESS_COUNTRIES for i in client.institutions(country)]
+    for institution_id in banks:
+        connect_gocardless(gocardless, vault, institution_id, scripted_user, any_port)
 
 
 def scripted_user(url: str) -> None:
@@ -135,18 +169,19 @@ def backfill(first_partition: str, last_partition: str) -> tuple[bool, CheckSumm
 
 
 def layer_counts(database_url: str) -> list[tuple[str, int | None]]:
-    counts = []
+    """Rows per raw table (every source), the main models, and the canonical mart per source."""
+    tables = [("raw", table) for table in all_raw_tables()] + list(MODEL_TABLES)
+    counts: list[tuple[str, int | None]] = []
     with psycopg.connect(database_url) as conn:
-        for schema, table in LAYER_TABLES:
+        for schema, table in tables:
             exists = conn.execute("select to_regclass(%s)", (f"{schema}.{table}",)).fetchone()[0]
-            count = (
-                conn.execute(
-                    sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
-                ).fetchone()[0]
-                if exists
-                else None
-            )
-            counts.append((f"{schema}.{table}", count))
+            query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+            counts.append((f"{schema}.{table}", conn.execute(query).fetchone()[0] if exists else None))
+        if conn.execute("select to_regclass('marts.fct_transactions')").fetchone()[0]:
+            by_source = conn.execute(
+                "select source, count(*) from marts.fct_transactions group by source order by source"
+            ).fetchall()
+            counts += [(f"  fct_transactions from {source}", count) for source, count in by_source]
     return counts
 
 

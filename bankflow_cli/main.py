@@ -60,13 +60,13 @@ def ui(
     console.print(f"Dagster instance on Postgres ({where}).")
     with ExitStack() as stack:
         if not os.environ.get("BANKFLOW_TRUELAYER_ENVIRONMENT"):
-            from bankflow_cli.demo import connect_sandbox_truelayer, use_sandbox
+            from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
             from sandbox.server import Sandbox
 
             sandbox = stack.enter_context(Sandbox(seed=sandbox_seed))
             use_sandbox(sandbox)
-            connect_sandbox_truelayer(runtime)
-            console.print(f"No TrueLayer configured: sandbox banks on {sandbox.truelayer_url}, connected.")
+            connect_sandbox_banks(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
+            console.print(f"No banks configured: sandbox banks connected ({', '.join(sandbox.urls)}).")
         console.print(f"Open http://{host}:{port}  (Ctrl-C stops it)")
         bin_dir = os.path.dirname(sys.executable)
         # dagster dev re-parses the dbt project with the `dbt` on PATH: make it this environment's.

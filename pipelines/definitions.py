@@ -7,13 +7,23 @@ import dagster as dg
 from pipelines.jobs import daily_pipeline
 from pipelines.quality.checks import gx_fct_transactions
 from pipelines.resources import resources_from_env
+from pipelines.sources.berlin_group.assets import raw_berlin_group
+from pipelines.sources.gocardless.assets import raw_gocardless
+from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_models
 
 
 def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
     return dg.Definitions(
-        assets=[raw_truelayer, dbt_models, dbt_incremental_models],
+        assets=[
+            raw_truelayer,
+            raw_berlin_group,
+            raw_revolut,
+            raw_gocardless,
+            dbt_models,
+            dbt_incremental_models,
+        ],
         asset_checks=[gx_fct_transactions],
         jobs=[daily_pipeline],
         resources=dict(resources),

@@ -9,6 +9,9 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipelines.transform.project import dbt_project
+from resources.providers.berlin_group_resource import BerlinGroupResource
+from resources.providers.gocardless_resource import GoCardlessResource
+from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
 
@@ -26,6 +29,23 @@ def resources_from_env() -> dict[str, object]:
             client_secret=dg.EnvVar("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
         ),
         # The dbt of this environment, whether or not its bin/ is on PATH.
+        "berlin_group": BerlinGroupResource(
+            base_url=dg.EnvVar("BANKFLOW_BERLIN_GROUP_BASE_URL"),
+            token_url=dg.EnvVar("BANKFLOW_BERLIN_GROUP_TOKEN_URL"),
+            client_id=dg.EnvVar("BANKFLOW_BERLIN_GROUP_CLIENT_ID"),
+            client_secret=dg.EnvVar("BANKFLOW_BERLIN_GROUP_CLIENT_SECRET"),
+        ),
+        "revolut": RevolutResource(
+            api_url=dg.EnvVar("BANKFLOW_REVOLUT_API_URL"),
+            consent_url=dg.EnvVar("BANKFLOW_REVOLUT_CONSENT_URL"),
+            client_id=dg.EnvVar("BANKFLOW_REVOLUT_CLIENT_ID"),
+            private_key_pem=dg.EnvVar("BANKFLOW_REVOLUT_PRIVATE_KEY_PEM"),
+        ),
+        "gocardless": GoCardlessResource(
+            base_url=dg.EnvVar("BANKFLOW_GOCARDLESS_BASE_URL"),
+            secret_id=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_ID"),
+            secret_key=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_KEY"),
+        ),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt")
         ),

@@ -13,14 +13,22 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
+from sandbox.berlin_group import build_berlin_group_app
+from sandbox.gocardless import build_gocardless_app
+from sandbox.revolut import build_revolut_app
 from sandbox.state import SandboxState
 from sandbox.truelayer import API_PREFIX, build_truelayer_app
 from sandbox.world import World
 
-AppFactory = Callable[[World, SandboxState], ASGIApp]
+AppFactory = Callable[..., ASGIApp]  # (world, state[, provider options]) -> app
 
 # provider name -> app factory; a new provider adds one line here.
-PROVIDER_APPS: dict[str, AppFactory] = {"truelayer": build_truelayer_app}
+PROVIDER_APPS: dict[str, AppFactory] = {
+    "truelayer": build_truelayer_app,
+    "berlin_group": build_berlin_group_app,
+    "revolut": build_revolut_app,
+    "gocardless": build_gocardless_app,
+}
 
 _STARTUP_TIMEOUT = 10.0
 
@@ -82,15 +90,20 @@ class Sandbox:
         ports: Mapping[str, int] | None = None,
         client_id: str = "sandbox-bankflow",
         client_secret: str = "sandbox-secret",
+        provider_options: Mapping[str, object] | None = None,
     ) -> None:
+        """``provider_options`` hands a provider's app its own switches (e.g. the Berlin Group
+        bank's frequencyPerDay), passed to its factory as the third argument."""
         self.world = World(seed, today)
+        options = dict(provider_options or {})
         self.host = host
         self.ports = dict(ports or {})
         self.states: dict[str, SandboxState] = {
             name: SandboxState(client_id=client_id, client_secret=client_secret) for name in PROVIDER_APPS
         }
         self.apps: dict[str, ASGIApp] = {
-            name: factory(self.world, self.states[name]) for name, factory in PROVIDER_APPS.items()
+            name: factory(self.world, self.states[name], *([options[name]] if name in options else []))
+            for name, factory in PROVIDER_APPS.items()
         }
         self.urls: dict[str, str] = {}
         self._stack = contextlib.ExitStack()
@@ -148,11 +161,11 @@ def run_forever(seed: int = 42, port: int = 0, host: str = "127.0.0.1", today: d
     with Sandbox(seed, today, host=host, ports=ports) as sandbox:
         world = sandbox.world
         print(f"bankflow sandbox: seed={world.seed} today={world.today} ({len(world.accounts)} accounts)")
-        print(f"  truelayer auth_url      {sandbox.truelayer_url}")
-        print(f"  truelayer api_url       {sandbox.truelayer_api_url}")
-        print(f"  truelayer client_id     {sandbox.client_id}")
-        print(f"  truelayer client_secret {sandbox.client_secret}")
-        print(f"  fault switch            POST {sandbox.truelayer_url}/_sandbox/faults")
+        for name, url in sandbox.urls.items():
+            print(f"  {name:<13} {url}  (faults: POST {url}/_sandbox/faults)")
+        print(f"  client_id     {sandbox.client_id}")
+        print(f"  client_secret {sandbox.client_secret}")
+        print("  revolut: upload your public key PEM with POST <revolut url>/_sandbox/revolut/certificate")
         print("Press Ctrl-C to stop.", flush=True)
         try:
             while True:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -15,21 +14,29 @@ import pytest
 from dagster_dbt import DbtCliResource
 from psycopg import sql
 
-from bankflow_cli.connect import connect_truelayer
-from bankflow_cli.demo import scripted_user
+from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
 from pipelines.definitions import build_definitions
 from pipelines.transform.project import dbt_project
+from resources.providers.berlin_group_resource import BerlinGroupResource
+from resources.providers.gocardless_resource import GoCardlessResource
+from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
-from resources.vault import TokenVault, generate_secret_key
+from resources.vault import generate_secret_key
 from resources.warehouse.database import bootstrap_schemas, with_database
 from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.resource import WarehouseResource
+from sandbox.berlin_group import BerlinGroupSandbox, BerlinGroupSwitches
+from sandbox.gocardless import GoCardlessControls
 from sandbox.server import Sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "bankflow_test"
 BANKFLOW_SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts")
 SANDBOX_SEED = 7
+# The session runs the daily pipeline many times a day; each provider's own tests exercise the
+# banks' real daily call limits.
+TEST_CALLS_PER_DAY = 1000
+FAST_RETRIES = {"max_attempts": 2, "backoff_initial_seconds": 0.01}
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -41,23 +48,27 @@ def server_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(server_url: str) -> str:
-    """A clean bankflow database: on the embedded server a fresh `bankflow_test` database, on a
-    configured server its database with the bankflow schemas dropped and re-created."""
+def database_url(server_url: str) -> Iterator[str]:
+    """A clean bankflow database: on the embedded server a fresh database of this test session
+    (parallel sessions must not drop each other's), on a configured server its database with
+    the bankflow schemas dropped and re-created."""
     if os.environ.get("BANKFLOW_DATABASE_URL"):
-        url = server_url
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(server_url, autocommit=True) as conn:
             for schema in BANKFLOW_SCHEMAS:
                 conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
-    else:
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(TEST_DATABASE))
-            )
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(TEST_DATABASE)))
-        url = with_database(server_url, TEST_DATABASE)
+        bootstrap_schemas(server_url)
+        yield server_url
+        return
+    name = f"{TEST_DATABASE}_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = with_database(server_url, name)
     bootstrap_schemas(url)
-    return url
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for database in (name, f"{name}_dagster"):
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(database)))
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +78,14 @@ def secret_key() -> str:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(seed=SANDBOX_SEED) as running:
+    """All sandbox banks, with every provider's settings pointed at them (as `make demo` does)."""
+    options = {
+        "berlin_group": BerlinGroupSandbox(BerlinGroupSwitches(max_frequency_per_day=TEST_CALLS_PER_DAY)),
+        "gocardless": GoCardlessControls(calls_per_day=TEST_CALLS_PER_DAY),
+    }
+    with Sandbox(seed=SANDBOX_SEED, provider_options=options) as running:
+        use_sandbox(running)
+        os.environ["BANKFLOW_BERLIN_GROUP_FREQUENCY_PER_DAY"] = str(TEST_CALLS_PER_DAY)
         yield running
 
 
@@ -88,29 +106,60 @@ def warehouse(database_url: str, secret_key: str) -> WarehouseResource:
 @pytest.fixture(scope="session")
 def truelayer(sandbox: Sandbox) -> TrueLayerResource:
     return TrueLayerResource(
-        auth_url=sandbox.truelayer_url,
-        api_url=sandbox.truelayer_api_url,
+        environment=sandbox.truelayer_url,
         client_id=sandbox.client_id,
         client_secret=sandbox.client_secret,
-        max_attempts=2,
-        backoff_initial_seconds=0.01,
+        **FAST_RETRIES,
     )
 
 
 @pytest.fixture(scope="session")
-def connected_truelayer(
-    truelayer: TrueLayerResource, database_url: str, secret_key: str
-) -> TrueLayerResource:
-    """TrueLayer connected through the real consent flow (callback server, state, PKCE); a
-    scripted user approves on the sandbox's page."""
-    config = replace(truelayer.config(), redirect_uri="http://127.0.0.1:0/callback")
-    connect_truelayer(
-        config, TokenVault(database_url, secret_key), truelayer.connection_name, scripted_user, timeout=30
-    )
+def connected_banks(sandbox: Sandbox, database_url: str, secret_key: str) -> None:
+    """Every provider connected through its real consent flow (callback server, state, PKCE
+    where the bank has it); a scripted user approves on each sandbox page."""
+    connect_sandbox_banks(database_url, secret_key)
+
+
+@pytest.fixture(scope="session")
+def connected_truelayer(truelayer: TrueLayerResource, connected_banks: None) -> TrueLayerResource:
     return truelayer
 
 
 @pytest.fixture(scope="session")
-def definitions(warehouse: WarehouseResource, connected_truelayer: TrueLayerResource) -> dg.Definitions:
+def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]:
+    """Berlin Group, Revolut and GoCardless on the sandbox, with fast retries and no pacing."""
+    return {
+        "berlin_group": BerlinGroupResource(
+            base_url=os.environ["BANKFLOW_BERLIN_GROUP_BASE_URL"],
+            token_url=os.environ["BANKFLOW_BERLIN_GROUP_TOKEN_URL"],
+            client_id=sandbox.client_id,
+            client_secret=sandbox.client_secret,
+            frequency_per_day=TEST_CALLS_PER_DAY,
+            **FAST_RETRIES,
+        ),
+        "revolut": RevolutResource(
+            api_url=os.environ["BANKFLOW_REVOLUT_API_URL"],
+            consent_url=os.environ["BANKFLOW_REVOLUT_CONSENT_URL"],
+            client_id=sandbox.client_id,
+            private_key_pem=os.environ["BANKFLOW_REVOLUT_PRIVATE_KEY_PEM"],
+            requests_per_minute=0,
+            **FAST_RETRIES,
+        ),
+        "gocardless": GoCardlessResource(
+            base_url=os.environ["BANKFLOW_GOCARDLESS_BASE_URL"],
+            secret_id=sandbox.client_id,
+            secret_key=sandbox.client_secret,
+            calls_per_day=TEST_CALLS_PER_DAY,
+            **FAST_RETRIES,
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def definitions(
+    warehouse: WarehouseResource, connected_truelayer: TrueLayerResource, bank_resources: dict[str, object]
+) -> dg.Definitions:
     dbt = DbtCliResource(project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt"))
-    return build_definitions({"warehouse": warehouse, "truelayer": connected_truelayer, "dbt": dbt})
+    return build_definitions(
+        {"warehouse": warehouse, "truelayer": connected_truelayer, "dbt": dbt, **bank_resources}
+    )

@@ -13,6 +13,17 @@ PLACEHOLDER_ENV = {
     "BANKFLOW_TRUELAYER_ENVIRONMENT": "live",
     "BANKFLOW_TRUELAYER_CLIENT_ID": "placeholder",
     "BANKFLOW_TRUELAYER_CLIENT_SECRET": "placeholder",
+    "BANKFLOW_BERLIN_GROUP_BASE_URL": "https://bg.example",
+    "BANKFLOW_BERLIN_GROUP_TOKEN_URL": "https://bg.example/oauth/token",
+    "BANKFLOW_BERLIN_GROUP_CLIENT_ID": "placeholder",
+    "BANKFLOW_BERLIN_GROUP_CLIENT_SECRET": "placeholder",
+    "BANKFLOW_REVOLUT_API_URL": "https://revolut.example/api/1.0",
+    "BANKFLOW_REVOLUT_CONSENT_URL": "https://revolut.example/app-confirm",
+    "BANKFLOW_REVOLUT_CLIENT_ID": "placeholder",
+    "BANKFLOW_REVOLUT_PRIVATE_KEY_PEM": "placeholder",
+    "BANKFLOW_GOCARDLESS_BASE_URL": "https://gocardless.example/api/v2",
+    "BANKFLOW_GOCARDLESS_SECRET_ID": "placeholder",
+    "BANKFLOW_GOCARDLESS_SECRET_KEY": "placeholder",
 }
 
 
@@ -27,6 +38,9 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
         "raw_truelayer_pending_transactions",
         "raw_truelayer_accounts",
         "raw_truelayer_balances",
+        "raw_berlin_group_transactions",
+        "raw_revolut_transactions",
+        "raw_gocardless_transactions",
         "stg_truelayer__transactions",
         "int_transactions_unioned",
         "fct_transactions",

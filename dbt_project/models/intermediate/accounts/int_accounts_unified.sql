@@ -6,11 +6,29 @@ truelayer_cards as (
     select * from {{ ref('stg_truelayer__cards') }}
 ),
 
+berlin_group_accounts as (
+    select * from {{ ref('stg_berlin_group__accounts') }}
+),
+
+revolut_accounts as (
+    select * from {{ ref('stg_revolut__accounts') }}
+),
+
+gocardless_accounts as (
+    select * from {{ ref('stg_gocardless__accounts') }}
+),
+
 -- Every staging accounts model has the same columns (the staging contract).
 unioned as (
     select * from truelayer_accounts
     union all
     select * from truelayer_cards
+    union all
+    select * from berlin_group_accounts
+    union all
+    select * from revolut_accounts
+    union all
+    select * from gocardless_accounts
 ),
 
 final as (

@@ -6,6 +6,18 @@ truelayer_card_balances as (
     select * from {{ ref('stg_truelayer__card_balances') }}
 ),
 
+berlin_group_balances as (
+    select * from {{ ref('stg_berlin_group__balances') }}
+),
+
+revolut_balances as (
+    select * from {{ ref('stg_revolut__balances') }}
+),
+
+gocardless_balances as (
+    select * from {{ ref('stg_gocardless__balances') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -14,6 +26,12 @@ unioned as (
     select * from truelayer_balances
     union all
     select * from truelayer_card_balances
+    union all
+    select * from berlin_group_balances
+    union all
+    select * from revolut_balances
+    union all
+    select * from gocardless_balances
 ),
 
 final as (

@@ -14,6 +14,35 @@ truelayer_card_pending as (
     select * from {{ ref('stg_truelayer__card_pending_transactions') }}
 ),
 
+berlin_group_booked as (
+    select * from {{ ref('stg_berlin_group__transactions') }}
+),
+
+berlin_group_pending as (
+    select * from {{ ref('stg_berlin_group__pending_transactions') }}
+),
+
+revolut_booked as (
+    select * from {{ ref('stg_revolut__transactions') }}
+),
+
+-- Revolut charges fees apart from the leg amount: one row per non-zero fee.
+revolut_fees as (
+    select * from {{ ref('stg_revolut__fees') }}
+),
+
+revolut_pending as (
+    select * from {{ ref('stg_revolut__pending_transactions') }}
+),
+
+gocardless_booked as (
+    select * from {{ ref('stg_gocardless__transactions') }}
+),
+
+gocardless_pending as (
+    select * from {{ ref('stg_gocardless__pending_transactions') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -26,6 +55,20 @@ unioned as (
     select * from truelayer_card_booked
     union all
     select * from truelayer_card_pending
+    union all
+    select * from berlin_group_booked
+    union all
+    select * from berlin_group_pending
+    union all
+    select * from revolut_booked
+    union all
+    select * from revolut_fees
+    union all
+    select * from revolut_pending
+    union all
+    select * from gocardless_booked
+    union all
+    select * from gocardless_pending
 ),
 
 with_accounts as (

@@ -1,0 +1,39 @@
+"""Revolut Business extract: one run fetches its booking window and lands four raw tables atomically."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from pipelines.partitions import booking_window, daily_partitions
+from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from resources.providers.revolut import PROVIDER, extract_window
+from resources.providers.revolut_resource import RevolutResource
+from resources.warehouse.resource import WarehouseResource
+
+RAW_TABLES = {
+    "revolut_transactions": "Revolut Business transactions (all legs in one row), partitioned by the UTC date "
+    "of completed_at; declined/failed/reverted ones by created_at.",
+    "revolut_pending_transactions": "Revolut Business pending transactions; each run replaces the pending set.",
+    "revolut_accounts": "Revolut Business accounts with their bank details, latest report of each.",
+    "revolut_balances": "Revolut Business account balances, one snapshot per account and fetch day.",
+}
+
+
+@dg.multi_asset(
+    specs=raw_asset_specs(RAW_TABLES),
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=PROVIDER,
+    name="raw_revolut",
+)
+def raw_revolut(
+    context: dg.AssetExecutionContext, revolut: RevolutResource, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    """Fetch accounts, balances, transactions booked in the partition window (plus lookback) and
+    pending transactions from Revolut Business, and land them in raw in one transaction: either
+    every table is replaced or none is."""
+    window = booking_window(*context.partition_time_window)
+    with provider_failures(), revolut.open_client(warehouse.vault()) as client:
+        extract = extract_window(client, window.first_day, window.last_day, datetime.now(UTC).date())
+    yield from land_extract(context, warehouse, PROVIDER, extract)
