@@ -24,6 +24,7 @@ from bankflow_cli.provider_config import (
     truelayer_config,
 )
 from bankflow_cli.runtime import ensure_secret_key, prepare_runtime
+from resources.call_budget import CallBudget
 from resources.settings import load_settings
 from resources.vault import TokenVault
 from resources.warehouse.raw_tables import all_raw_tables
@@ -124,6 +125,10 @@ def use_sandbox(sandbox: Sandbox) -> None:
 def connect_sandbox_banks(database_url: str, secret_key: str) -> None:
     """Connect every provider through its real consent flow; a scripted user approves each."""
     vault = TokenVault(database_url, secret_key)
+    # A sandbox bank counts its daily calls from zero when it starts; our ledger of today's calls
+    # to the previous sandbox would otherwise use up the budget after a few demos in one day.
+    for ledger in ("berlin_group", "gocardless"):
+        CallBudget(database_url, ledger, calls_per_day=0).forget()
     any_port = "http://127.0.0.1:0/callback"
     connect_truelayer(replace(truelayer_config(), redirect_uri=any_port), vault, "truelayer", scripted_user)
     connect_berlin_group(

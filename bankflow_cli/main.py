@@ -78,10 +78,14 @@ def ui(
     raise typer.Exit(code)
 
 
+PROVIDERS = ("truelayer", "berlin_group", "revolut", "gocardless")
+
+
 @app.command()
 def connect(
-    provider: str = typer.Argument(..., help="Provider to connect (truelayer)."),
+    provider: str = typer.Argument(..., help="truelayer, berlin_group, revolut or gocardless."),
     connection_name: str | None = typer.Option(None, help="Name of the connection (default: the provider)."),
+    institution: str | None = typer.Option(None, help="GoCardless institution id (e.g. ING_INGBNL2A)."),
     open_browser: bool = typer.Option(
         True, "--browser/--no-browser", help="Open the consent page in a browser."
     ),
@@ -89,24 +93,21 @@ def connect(
     """Give bankflow access to a bank: approve on the bank's page, bankflow receives the redirect."""
     import webbrowser
 
-    from bankflow_cli.connect import connect_truelayer
-    from resources.providers.truelayer import TrueLayerConfig, environment_urls
+    from bankflow_cli import connect as flows
+    from bankflow_cli import provider_config
     from resources.vault import TokenVault
 
-    if provider != "truelayer":
-        console.print(f"[red]Unknown provider {provider!r}[/]: only truelayer can be connected so far.")
+    if provider not in PROVIDERS:
+        console.print(f"[red]Unknown provider {provider!r}[/]: choose one of {', '.join(PROVIDERS)}.")
+        raise typer.Exit(2)
+    if provider == "gocardless" and not institution:
+        console.print("[red]GoCardless needs --institution[/] (the bank's id, e.g. ING_INGBNL2A).")
         raise typer.Exit(2)
     settings = load_settings()
     runtime = prepare_runtime(settings)
     ensure_secret_key(settings)
-    auth_url, api_url = environment_urls(_required_env("BANKFLOW_TRUELAYER_ENVIRONMENT"))
-    config = TrueLayerConfig(
-        auth_url=auth_url,
-        api_url=api_url,
-        client_id=_required_env("BANKFLOW_TRUELAYER_CLIENT_ID"),
-        client_secret=_required_env("BANKFLOW_TRUELAYER_CLIENT_SECRET"),
-        redirect_uri=os.environ.get("BANKFLOW_TRUELAYER_REDIRECT_URI", TrueLayerConfig.redirect_uri),
-    )
+    vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
+    name = connection_name or provider
 
     def show(url: str) -> None:
         console.print("Approve access on your bank's page (waiting for the redirect):")
@@ -114,9 +115,24 @@ def connect(
         if open_browser:
             webbrowser.open(url)
 
-    vault = TokenVault(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
-    connect_truelayer(config, vault, connection_name or provider, show)
-    console.print(f"[green]Connected[/] {provider}; tokens stored encrypted in ops.connections.")
+    try:
+        if provider == "truelayer":
+            flows.connect_truelayer(provider_config.truelayer_config(), vault, name, show)
+        elif provider == "berlin_group":
+            flows.connect_berlin_group(provider_config.berlin_group_config(), vault, name, show)
+        elif provider == "revolut":
+            flows.connect_revolut(provider_config.revolut_config(), vault, name, show)
+        else:
+            redirect = os.environ.get(
+                "BANKFLOW_GOCARDLESS_REDIRECT_URI", provider_config.DEFAULT_REDIRECT_URI
+            )
+            flows.connect_gocardless(
+                provider_config.gocardless_resource(), vault, institution, show, redirect
+            )
+    except provider_config.MissingSetting as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"[green]Connected[/] {provider} as {name!r}; tokens stored encrypted in ops.connections.")
 
 
 @app.command()
@@ -166,14 +182,6 @@ def sandbox_serve(
     from sandbox.server import run_forever
 
     run_forever(seed=seed, port=port, host=host)
-
-
-def _required_env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        console.print(f"[red]{name} is not set[/] (environment or .env).")
-        raise typer.Exit(2)
-    return value
 
 
 if __name__ == "__main__":

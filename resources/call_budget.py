@@ -55,6 +55,14 @@ class CallBudget:
                 (self.provider, account_ref, scope, day or _today()),
             )
 
+    def forget(self, day: date | None = None) -> None:
+        """Drop the day's ledger, for a bank whose own counters started again (a new sandbox)."""
+        with psycopg.connect(self._url) as conn:
+            conn.execute(
+                "delete from ops.call_budget where provider = %s and day = %s",
+                (self.provider, day or _today()),
+            )
+
     def stalest_first(self, account_refs: Sequence[str], scope: str) -> list[str]:
         """Accounts ordered by their last successful call in `scope`, never-fetched first."""
         with psycopg.connect(self._url) as conn:

@@ -31,3 +31,12 @@ def test_stalest_accounts_come_first(database_url: str) -> None:
         "acc-b",
         "acc-a",
     ]
+
+
+def test_forgetting_a_day_restores_the_budget(database_url: str) -> None:
+    budget = CallBudget(database_url, "budget-forget-test", calls_per_day=2)
+    budget.spend("acc-1", "transactions")
+    budget.spend("acc-1", "transactions")
+    assert budget.remaining("acc-1", "transactions") == 0
+    budget.forget()
+    assert budget.remaining("acc-1", "transactions") == 2

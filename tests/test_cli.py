@@ -31,3 +31,12 @@ def test_redirect_code_needs_the_matching_state() -> None:
         code_from_redirect("http://127.0.0.1:3000/callback?code=abc&state=evil", "s1")
     with pytest.raises(ConsentError, match="refused consent: access_denied"):
         code_from_redirect("http://127.0.0.1:3000/callback?error=access_denied&state=s1", "s1")
+
+
+def test_connect_names_what_is_wrong() -> None:
+    unknown = CliRunner().invoke(app, ["connect", "mybank"])
+    assert unknown.exit_code == 2
+    # Rich wraps at the terminal width: compare the words.
+    assert "choose one of truelayer, berlin_group, revolut, gocardless" in " ".join(unknown.output.split())
+    no_bank = CliRunner().invoke(app, ["connect", "gocardless"])
+    assert no_bank.exit_code == 2 and "--institution" in no_bank.output

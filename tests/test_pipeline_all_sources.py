@@ -1,0 +1,48 @@
+"""All four open-banking sources through one pipeline run into one set of marts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from pipeline_runs import rows, run_window
+
+from sandbox.server import Sandbox
+
+SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless"}
+
+
+@pytest.fixture(scope="module")
+def run(definitions: dg.Definitions) -> dg.ExecuteInProcessResult:
+    today = datetime.now(UTC).date()
+    return run_window(definitions, today - timedelta(days=2), today)
+
+
+def test_every_source_lands_and_every_check_passes(run: dg.ExecuteInProcessResult) -> None:
+    assert run.success
+    landed = {event.asset_key.to_user_string() for event in run.get_asset_materialization_events()}
+    assert {f"raw_{source}_transactions" for source in SOURCES} <= landed
+    assert [e.check_name for e in run.get_asset_check_evaluations() if not e.passed] == []
+
+
+def test_one_account_row_per_real_account(
+    run: dg.ExecuteInProcessResult, sandbox: Sandbox, database_url: str
+) -> None:
+    accounts = dict(
+        rows(database_url, "select coalesce(iban, provider_account_id), sources from marts.dim_accounts")
+    )
+    world = sandbox.world.accounts
+    assert len(accounts) == len(world)
+    # Accounts two providers report are one real account, with both sources named.
+    for account in world:
+        if account.iban and len(account.providers) > 1:
+            assert accounts[account.iban] == ",".join(sorted(account.providers))
+    assert any(len(a.providers) > 1 for a in world)
+
+
+def test_the_canonical_marts_hold_every_source(run: dg.ExecuteInProcessResult, database_url: str) -> None:
+    transactions = {r[0] for r in rows(database_url, "select distinct source from marts.fct_transactions")}
+    assert transactions == SOURCES
+    balances = {r[0] for r in rows(database_url, "select distinct source from marts.fct_balances")}
+    assert balances == SOURCES
