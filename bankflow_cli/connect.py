@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs, urlsplit
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -30,7 +30,7 @@ class ConsentError(Exception):
 class PendingConsent:
     url: str
     state: str
-    code_verifier: str
+    code_verifier: str = field(repr=False)
 
 
 def start_truelayer_consent(auth: TrueLayerAuth) -> PendingConsent:

@@ -292,3 +292,14 @@ def test_unusable_records_are_quarantined_not_dropped() -> None:
     (pending,) = extract.load("gocardless_pending_transactions").records
     assert pending.partition_key == "2026-03-03" and pending.record_key.startswith("sha256:")
     assert '"amount":"-2.99"' in booked[0].payload  # amounts kept as the bank's strings
+
+
+def test_a_window_older_than_the_banks_history_replaces_nothing(bank: Bank, budget: CallBudget) -> None:
+    today = bank.world.today
+    first, last = today - timedelta(days=120), today - timedelta(days=100)
+    with GoCardlessClient(bank.config(), retry=FAST) as client:
+        extract = extract_window(client, bank.account_ids, first, last, today, budget, max_historical_days=30)
+    booked = extract.load("gocardless_transactions")
+    assert booked.records == [] and list(booked.scope.partition_keys) == []
+    assert extract.load("gocardless_pending_transactions").scope.account_refs == []
+    assert budget.remaining(bank.account_ids[0], "transactions") == 4

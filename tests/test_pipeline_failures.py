@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 from pipeline_runs import raw_snapshot, run_window
 
+from bankflow_cli.connect import connect_truelayer
+from bankflow_cli.demo import scripted_user
+from bankflow_cli.provider_config import truelayer_config
+from resources.vault import TokenVault
 from sandbox.server import Sandbox
 
 
@@ -49,3 +54,32 @@ def test_transient_errors_are_retried(landed_day, definitions: dg.Definitions, s
     sandbox.state.set_fault("rate_limit", count=1)
     assert run_window(definitions, landed_day, landed_day).success
     assert sandbox.state.fault is None
+
+
+def test_token_rejected_mid_run_is_refreshed(
+    landed_day, definitions: dg.Definitions, sandbox: Sandbox, database_url: str
+) -> None:
+    before = raw_snapshot(database_url)
+    sandbox.state.set_fault("unauthorized", count=1)
+    assert run_window(definitions, landed_day, landed_day).success
+    assert raw_snapshot(database_url) == before
+
+
+def test_revoked_consent_stops_the_source_with_the_fix(
+    landed_day, definitions: dg.Definitions, sandbox: Sandbox, database_url: str, secret_key: str
+) -> None:
+    before = raw_snapshot(database_url)
+    sandbox.state.oauth.revoke_refresh_tokens()
+    try:
+        result = run_window(definitions, landed_day, landed_day)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert failure.step_key == "raw_truelayer"
+        assert "Reconnect with: bankflow connect truelayer" in str(failure.event_specific_data.error)
+        assert raw_snapshot(database_url) == before
+    finally:
+        # Later tests need the connection back: the user reconnects.
+        config = replace(truelayer_config(), redirect_uri="http://127.0.0.1:0/callback")
+        connect_truelayer(
+            config, TokenVault(database_url, secret_key), "truelayer", scripted_user, timeout=30
+        )

@@ -16,7 +16,7 @@ typed as (
         payload ->> 'entryReference' as entry_reference,
         -- NOTPROVIDED is the SEPA placeholder for "no end-to-end id".
         nullif(payload ->> 'endToEndId', 'NOTPROVIDED') as end_to_end_id,
-        cast(payload ->> 'valueDate' as date) as value_date,
+        {{ json_date("payload ->> 'valueDate'") }} as value_date,
         {{ json_timestamp("payload ->> 'bookingDateTime'") }} as booked_at,
         -- BG amounts are signed decimal strings: cast the text, never through float.
         cast(payload -> 'transactionAmount' ->> 'amount' as numeric) as amount,

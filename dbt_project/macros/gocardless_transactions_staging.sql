@@ -15,14 +15,8 @@ typed as (
         -- Amounts are JSON strings ("-12.30"): cast from the text, never through float.
         cast(payload -> 'transactionAmount' ->> 'amount' as numeric) as amount,
         upper(payload -> 'transactionAmount' ->> 'currency') as currency,
-        case
-            when payload ->> 'valueDate' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'
-                then cast(payload ->> 'valueDate' as date)
-        end as value_date,
-        case
-            when payload ->> 'bookingDateTime' is not null
-                then {{ json_timestamp("payload ->> 'bookingDateTime'") }}
-        end as booking_date_time,
+        {{ json_date("payload ->> 'valueDate'") }} as value_date,
+        {{ json_timestamp("payload ->> 'bookingDateTime'") }} as booking_date_time,
         payload ->> 'entryReference' as entry_reference,
         payload ->> 'endToEndId' as end_to_end_id,
         payload ->> 'creditorName' as creditor_name,

@@ -57,7 +57,7 @@ class BerlinGroupConfig:
     base_url: str
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     consent_path: str = "/v1/consents"
     authorize_url: str = ""
     pkce: bool = True
@@ -87,7 +87,7 @@ class PendingConsent:
 
     authorization_url: str
     state: str
-    code_verifier: str | None
+    code_verifier: str | None = field(repr=False)
     consent_id: str
     redirect_uri: str
 

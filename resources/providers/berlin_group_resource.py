@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from resources.call_budget import CallBudget
 from resources.errors import AuthorizationRequired
@@ -28,7 +29,7 @@ class BerlinGroupResource(dg.ConfigurableResource):
     base_url: str
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = Field(repr=False)
     consent_path: str = "/v1/consents"
     # Empty: taken from the consent's scaOAuth (well-known metadata) or scaRedirect link.
     authorize_url: str = ""

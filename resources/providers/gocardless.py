@@ -448,9 +448,12 @@ def extract_window(
     # empty answer over rows we still hold, so the window (and its replace scope) is clipped.
     if max_historical_days:
         first_day = max(first_day, fetched_on - timedelta(days=max_historical_days - 1))
+    # A window wholly older than the bank keeps: nothing to ask for, and no day to replace (an
+    # empty answer must not wipe rows landed while the bank still had them).
+    beyond_history = first_day > last_day
     first_day = min(first_day, last_day)
     extract = GoCardlessExtract(first_day=first_day, last_day=last_day)
-    days = window_days(first_day, last_day)
+    days = [] if beyond_history else window_days(first_day, last_day)
     order = budget.stalest_first(list(account_ids), "transactions") if budget else list(account_ids)
     landed: dict[str, list[str]] = {"details": [], "balances": [], "transactions": []}
     accounts, balances, booked, pending = [], [], [], []
@@ -477,14 +480,16 @@ def extract_window(
         if report is not None:
             balances.append(RawRecord(dumps_exact(report), fetched, account_id, account_id))
             landed["balances"].append(account_id)
-        txns = _budgeted(
-            client,
-            budget,
-            extract,
-            account_id,
-            "transactions",
-            partial(client.transactions, account_id, first_day, last_day),
-        )
+        txns = None
+        if not beyond_history:
+            txns = _budgeted(
+                client,
+                budget,
+                extract,
+                account_id,
+                "transactions",
+                partial(client.transactions, account_id, first_day, last_day),
+            )
         if txns is not None:
             landed["transactions"].append(account_id)
             _keep_all(extract, booked, "transactions", txns["booked"], account_id, days, fetched)

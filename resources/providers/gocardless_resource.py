@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from resources.call_budget import CallBudget
 from resources.errors import AuthorizationRequired
@@ -29,7 +30,7 @@ class GoCardlessResource(dg.ConfigurableResource):
 
     base_url: str = DEFAULT_BASE_URL
     secret_id: str
-    secret_key: str
+    secret_key: str = Field(repr=False)
     connection_name: str = PROVIDER
     max_attempts: int = 5
     backoff_initial_seconds: float = 0.5

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,8 +51,9 @@ EXPIRY_MARGIN = timedelta(seconds=60)
 # The list filter is on created_at but booked rows partition on completed_at: card payments book
 # days after they are made, so each run also reads transactions created this many days earlier.
 CREATED_LOOKBACK_DAYS = 14
-# Pending payments are re-read from this far back on every run (they settle within days).
-PENDING_LOOKBACK_DAYS = 30
+# Each run replaces an account's whole pending set, so the pending read must reach every pending
+# transaction there can be, not just recent ones; the state filter keeps the answer small.
+PENDING_LOOKBACK_DAYS = 730
 ASSERTION_SECONDS = 300
 BOOKED_STATES = frozenset({"completed"})
 PENDING_STATES = frozenset({"pending", "created"})
@@ -65,7 +66,7 @@ class RevolutConfig:
     api_url: str  # e.g. https://b2b.revolut.com/api/1.0
     consent_url: str  # e.g. https://business.revolut.com/app-confirm
     client_id: str
-    private_key_pem: str
+    private_key_pem: str = field(repr=False)
     redirect_uri: str = "http://127.0.0.1:3000/callback"
     issuer: str | None = None  # default: the redirect URI's host
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from pydantic import Field
 
 from resources.errors import AuthorizationRequired
 from resources.http import RetryPolicy
@@ -26,7 +27,7 @@ class RevolutResource(dg.ConfigurableResource):
     api_url: str
     consent_url: str
     client_id: str
-    private_key_pem: str
+    private_key_pem: str = Field(repr=False)
     redirect_uri: str = "http://127.0.0.1:3000/callback"
     # The JWT `iss`; empty means the redirect URI's host, as Revolut expects.
     issuer: str = ""

@@ -9,8 +9,8 @@ provider_transaction_id, transaction_id.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -53,7 +53,7 @@ class TrueLayerConfig:
     auth_url: str
     api_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     # `bankflow connect` listens here for the redirect (not 3000: that is the Dagster UI).
     redirect_uri: str = "http://127.0.0.1:8765/callback"
 
@@ -135,18 +135,22 @@ class TrueLayerClient:
         api_url: str,
         access_token: str,
         *,
+        refresh: Callable[[], str] | None = None,
         psu_ip: str | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {access_token}"}
+        """`refresh` returns a new access token; it is called once when the bank rejects the
+        current one mid-run (expired, rotated elsewhere)."""
+        self._headers = {"Authorization": f"Bearer {access_token}"}
         # X-PSU-IP marks the request as user-present; unattended runs must not claim that.
         if psu_ip:
-            headers["X-PSU-IP"] = psu_ip
+            self._headers["X-PSU-IP"] = psu_ip
+        self._refresh = refresh
         self._api = ApiClient(
             provider=PROVIDER,
             base_url=api_url,
-            headers=lambda: headers,
+            headers=lambda: self._headers,
             error_mapper=_data_error,
             retry=retry,
             transport=transport,
@@ -179,7 +183,13 @@ class TrueLayerClient:
         return self._results(f"/{kind}/{account_id}/transactions/pending")
 
     def _results(self, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        body = self._api.get_json(path, params)
+        try:
+            body = self._api.get_json(path, params)
+        except AccessTokenRejected:
+            if self._refresh is None:
+                raise
+            self._headers["Authorization"] = f"Bearer {self._refresh()}"
+            body = self._api.get_json(path, params)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
             raise ProviderResponseError(PROVIDER, f"GET {path}: no 'results' list in the response")
@@ -333,10 +343,14 @@ def _auth_error(response: httpx.Response) -> ProviderError | None:
     return None
 
 
+class AccessTokenRejected(AuthorizationRequired):
+    """401 on a data call: a fresh access token may fix it; if it does not, the user must reconnect."""
+
+
 def _data_error(response: httpx.Response) -> ProviderError | None:
     code = _error_body_code(response)
     if response.status_code == 401:
-        return AuthorizationRequired(
+        return AccessTokenRejected(
             PROVIDER, f"the access token was rejected (HTTP 401 {code or 'unauthorized'})"
         )
     if response.status_code == 403 and code in {"access_denied", "sca_exceeded"}:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+from pydantic import Field
 
 from resources.connections import ConsentStatus, consent_status
 from resources.errors import AuthorizationRequired
@@ -26,7 +27,7 @@ class TrueLayerResource(dg.ConfigurableResource):
     auth_url: str = ""
     api_url: str = ""
     client_id: str
-    client_secret: str
+    client_secret: str = Field(repr=False)
     redirect_uri: str = "http://127.0.0.1:8765/callback"
     connection_name: str = "truelayer"
     max_attempts: int = 5
@@ -57,7 +58,7 @@ class TrueLayerResource(dg.ConfigurableResource):
         return consent_status(self.auth().consent_expires_at(tokens) if tokens else None)
 
     def open_client(self, vault: TokenVault) -> TrueLayerClient:
-        """A data client with a fresh access token; the rotated refresh token is saved first."""
+        """A data client with a fresh access token, refreshed again if the bank rejects it mid-run."""
         tokens = vault.load(self.connection_name)
         if tokens is None:
             raise AuthorizationRequired(PROVIDER, f"no connection named {self.connection_name!r} yet")
@@ -65,12 +66,17 @@ class TrueLayerResource(dg.ConfigurableResource):
         consent = consent_status(auth.consent_expires_at(tokens))
         if consent.state == "expired":
             raise AuthorizationRequired(PROVIDER, consent.message)
-        refreshed = auth.refresh(tokens)
-        # Save before any data call: the old refresh token is already spent.
-        vault.save(self.connection_name, PROVIDER, refreshed, auth.consent_expires_at(refreshed))
+
+        def refresh() -> str:
+            # TrueLayer rotates the refresh token: save the new set before any data call uses it.
+            refreshed = auth.refresh(vault.load(self.connection_name) or tokens)
+            vault.save(self.connection_name, PROVIDER, refreshed, auth.consent_expires_at(refreshed))
+            return refreshed["access_token"]
+
         return TrueLayerClient(
             auth.config.api_url,
-            refreshed["access_token"],
+            refresh(),
+            refresh=refresh,
             psu_ip=self.psu_ip or None,
             retry=self.retry_policy(),
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from resources.vault import TokenVault
 from resources.warehouse.database import DatabaseTarget, bootstrap_schemas, libpq_params, resolve_database
@@ -20,9 +20,10 @@ class WarehouseResource(dg.ConfigurableResource):
     `database_url` empty means the embedded server under `home`, started on first use.
     """
 
-    database_url: str | None = None
+    # The URL may carry a password: kept out of reprs like the key.
+    database_url: str | None = Field(default=None, repr=False)
     home: str = ".bankflow"
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
 
     _target: DatabaseTarget | None = PrivateAttr(default=None)
 

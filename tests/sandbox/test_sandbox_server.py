@@ -42,7 +42,7 @@ def test_serve_starts_and_stops_cleanly() -> None:
 
 def test_sandbox_exposes_world_state_and_urls() -> None:
     with Sandbox(seed=3) as sandbox:
-        assert set(sandbox.urls) == {"truelayer"}
+        assert set(sandbox.urls) == {"truelayer", "berlin_group", "revolut", "gocardless"}
         assert sandbox.truelayer_api_url == sandbox.truelayer_url + "/data/v1"
         assert (sandbox.client_id, sandbox.client_secret) == ("sandbox-bankflow", "sandbox-secret")
         assert sandbox.state is sandbox.states["truelayer"] and sandbox.world.seed == 3
@@ -69,8 +69,9 @@ def test_run_forever_prints_credentials_and_stops_on_ctrl_c() -> None:
                 break
         output = "".join(lines)
         assert "seed=5 today=2025-01-31" in output and "sandbox-secret" in output
-        api_url = next(line.split()[-1] for line in lines if "api_url" in line)
-        assert httpx.get(api_url + "/accounts").status_code == 401
+        # "  truelayer     http://127.0.0.1:PORT  (faults: ...)": the base URL serves /data/v1.
+        base_url = next(line.split()[1] for line in lines if line.strip().startswith("truelayer"))
+        assert httpx.get(base_url + "/data/v1/accounts").status_code == 401
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     finally:

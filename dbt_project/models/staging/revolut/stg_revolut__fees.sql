@@ -31,15 +31,16 @@ legs as (
     where leg.value ->> 'account_id' in (select accounts.account_ref from accounts)
 ),
 
-charged as (
-    -- A leg's fee is charged on top of its amount (the balance moves by amount - fee): one
-    -- booked row per non-zero fee, so amounts stay additive across both models.
-    select * from legs
-    where state = 'completed' and fee <> 0
+latest as (
+    -- The latest fetch of a transaction wins before the state filter (see stg_revolut__transactions).
+    {{ deduplicate('legs', 'account_ref, record_key, leg_id', 'fetched_at desc, raw_id desc') }}
 ),
 
 deduplicated as (
-    {{ deduplicate('charged', 'account_ref, record_key, leg_id', 'fetched_at desc, raw_id desc') }}
+    -- A leg's fee is charged on top of its amount (the balance moves by amount - fee): one
+    -- booked row per non-zero fee, so amounts stay additive across both models.
+    select * from latest
+    where state = 'completed' and fee <> 0
 ),
 
 final as (

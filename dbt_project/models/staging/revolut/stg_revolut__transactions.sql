@@ -32,15 +32,16 @@ legs as (
     where leg.value ->> 'account_id' in (select accounts.account_ref from accounts)
 ),
 
-booked as (
-    -- declined, failed and reverted transactions never moved money: landed in raw, not staged.
-    select * from legs
-    where state = 'completed'
+latest as (
+    -- A transaction can be landed twice if its completed_at moves to another day: the latest
+    -- fetch wins, before the state filter, so a later "reverted" overrides an earlier "completed".
+    {{ deduplicate('legs', 'account_ref, record_key, leg_id', 'fetched_at desc, raw_id desc') }}
 ),
 
 deduplicated as (
-    -- A transaction can be landed twice if its completed_at moves to another day: the latest fetch wins.
-    {{ deduplicate('booked', 'account_ref, record_key, leg_id', 'fetched_at desc, raw_id desc') }}
+    -- declined, failed and reverted transactions never moved money: landed in raw, not staged.
+    select * from latest
+    where state = 'completed'
 ),
 
 final as (
