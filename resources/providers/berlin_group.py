@@ -648,8 +648,11 @@ def _keep_all(
             reason = "no valid bookingDate" if entity == "transactions" else "no valid bookingDate/valueDate"
         elif allowed is not None and day not in allowed:
             if day < served_from.isoformat():
-                continue  # fetched for an earlier account before the window was cut; kept as it was
-            reason = f"bookingDate {day} is outside the requested window"
+                # Fetched for an earlier account before the bank cut the window: the day is outside
+                # what this run replaces, so the row is kept aside (never silently dropped).
+                reason = f"bookingDate {day} is before {served_from}, where the bank cut the window"
+            else:
+                reason = f"bookingDate {day} is outside the requested window"
         if reason:
             extract.quarantined.append(QuarantineItem(entity, reason, payload, ref))
             continue

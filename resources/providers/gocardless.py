@@ -610,7 +610,8 @@ def _keep_all(
     allowed_days: Sequence[str] | None,
     fetched_on: str,
 ) -> None:
-    """Key and place each row; identical id-less rows get an occurrence number so none is lost."""
+    """Key and place each row: identical id-less rows get an occurrence number so none is lost;
+    a repeated bank id is quarantined, not landed twice."""
     seen: dict[str, int] = {}
     for txn in txns:
         payload = dumps_exact(txn)
@@ -629,9 +630,20 @@ def _keep_all(
         if reason:
             extract.quarantined.append(QuarantineItem(entity, reason, payload, account_id))
             continue
-        key = record_key(txn) or content_hash(txn)
+        identity = record_key(txn)
+        if identity is not None and identity in seen:
+            # The same bank id twice in one answer is one movement sent twice, not two: landing
+            # both would count the money twice. Kept aside with the reason.
+            extract.quarantined.append(
+                QuarantineItem(
+                    entity, f"transaction id {identity!r} repeated in one response", payload, account_id
+                )
+            )
+            continue
+        key = identity or content_hash(txn)
         seen[key] = seen.get(key, 0) + 1
         if seen[key] > 1:
+            # Id-less rows with identical content can be two real movements (two coffees).
             key = f"{key}#{seen[key]}"
         # A pending row may lack bookingDate: it is placed on its expected value date, else the
         # fetch day (its scope is the account's whole pending set, so the day is informational).
