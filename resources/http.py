@@ -110,7 +110,7 @@ class ApiClient:
             raise mapped
         detail = f"{where}: HTTP {response.status_code}{_error_code(response)}"
         if response.status_code in RETRYABLE_STATUS:
-            raise TransientProviderError(self.provider, detail, retry_after=_retry_after(response))
+            raise TransientProviderError(self.provider, detail, retry_after=retry_after_seconds(response))
         raise ProviderResponseError(self.provider, detail)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -136,7 +136,8 @@ def _error_code(response: httpx.Response) -> str:
     return ""
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds the Retry-After header asks for (delta-seconds or an HTTP date); None without one."""
     value = response.headers.get("Retry-After")
     if not value:
         return None

@@ -34,7 +34,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from resources.call_budget import CallBudget
 from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
-from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact
+from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
@@ -721,10 +721,10 @@ def _data_error(
     if "PERIOD_INVALID" in codes:
         return PeriodInvalid(PROVIDER, "the requested dates are out of what the bank serves (PERIOD_INVALID)")
     if status == 429 and "ACCESS_EXCEEDED" in codes:
-        retry_after = response.headers.get("Retry-After")
+        retry_after = retry_after_seconds(response)
         # A short Retry-After is a gateway throttle: let the shared layer wait and retry. Without one,
         # or with one past the in-run limit, it is frequencyPerDay: nothing works until tomorrow.
-        if retry_after and retry_after.isdigit() and int(retry_after) <= retry_after_max:
+        if retry_after is not None and retry_after <= retry_after_max:
             return None
         return AccessExceeded(PROVIDER, "frequencyPerDay is used up for today (ACCESS_EXCEEDED)")
     if codes and status not in (429, 500, 502, 503, 504):

@@ -34,7 +34,7 @@ from resources.errors import (
     TransientProviderError,
 )
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
-from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact
+from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
@@ -63,13 +63,6 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SECONDS_IN_DETAIL = re.compile(r"try again in (\d+) seconds", re.IGNORECASE)
 # A token this close to its expiry is renewed before use, not after a 401.
 _EXPIRY_MARGIN = timedelta(seconds=60)
-
-RAW_TABLES = (
-    "gocardless_transactions",
-    "gocardless_pending_transactions",
-    "gocardless_accounts",
-    "gocardless_balances",
-)
 
 
 class DailyLimitReached(ProviderError):
@@ -723,7 +716,7 @@ def _rate_limit_error(response: httpx.Response, body: Mapping[str, Any], where: 
         if reset is None and in_detail:
             reset = int(in_detail.group(1))
         return DailyLimitReached(f"{where}: the daily request limit is reached", reset)
-    retry_after = _float(headers.get("Retry-After"))
+    retry_after = retry_after_seconds(response)
     if retry_after is None:
         retry_after = _float(headers.get("HTTP_X_RATELIMIT_RESET"))
     if retry_after is None and in_detail:
