@@ -124,9 +124,12 @@ class Result:
         return self.wall_s / self.floor_s
 
     @property
-    def ratio_without_sandbox(self) -> float:
-        """Wall minus the simulated bank's own work (building the JSON) over the floor: what the
-        latency and the client add, as a real bank's serving time is not part of the floor either."""
+    def ratio_without_sandbox(self) -> float | None:
+        """Wall minus the simulated bank's own work (building the JSON) over the floor: what latency
+        and the client add, as a real bank's serving time is no part of the floor either. None under
+        a rate-limit floor: there the pacer's waits would have absorbed the bank's work."""
+        if self.floor_basis.startswith("rate limit"):
+            return None
         return (self.wall_s - self.app_s) / self.floor_s
 
     @property
@@ -315,6 +318,10 @@ def run_provider(
     return result
 
 
+def _times(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
 def revolut_keys() -> tuple[str, str]:
     """(private PEM for the client, public PEM uploaded to the bank), as a user does in the app."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -368,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  requests {result.requests:,} (needed {result.requests_needed:,}; {statuses}); "
             f"wall {result.wall_s:.2f} s, floor {result.floor_s:.2f} s ({result.floor_basis}), "
             f"ratio {result.ratio:.2f}x; sandbox app time {result.app_s:.2f} s, "
-            f"ratio without it {result.ratio_without_sandbox:.2f}x",
+            f"ratio without it {_times(result.ratio_without_sandbox)}",
             flush=True,
         )
         print(
@@ -387,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         within = "yes" if r.ratio <= TARGET_RATIO else "NO"
         print(
             f"{r.provider:<13} {r.requests:>8,} {r.requests_needed:>7,} {r.wall_s:>8.2f} "
-            f"{r.floor_s:>8.2f} {r.ratio:>5.2f}x  {within:<6} {r.app_s:>9.2f} {r.ratio_without_sandbox:>10.2f}x"
+            f"{r.floor_s:>8.2f} {r.ratio:>5.2f}x  {within:<6} {r.app_s:>9.2f} {_times(r.ratio_without_sandbox):>11}"
         )
     print(f"target: wall within {TARGET_RATIO}x of the floor")
     ok = all(r.verified for r in results)
@@ -412,7 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ratio": round(r.ratio, 3),
                     "within_target": r.ratio <= TARGET_RATIO,
                     "sandbox_app_s": round(r.app_s, 3),
-                    "ratio_without_sandbox": round(r.ratio_without_sandbox, 3),
+                    "ratio_without_sandbox": (
+                        None if r.ratio_without_sandbox is None else round(r.ratio_without_sandbox, 3)
+                    ),
                     "booked": r.booked,
                     "expected": r.expected,
                     "verified": r.verified,

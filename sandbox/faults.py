@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 
@@ -55,6 +56,10 @@ class FaultMiddleware:
             await self.app(scope, receive, send_with_headers)
         elif mode == "malformed_json":
             await self.app(scope, receive, _truncating(send_with_headers))
+        elif mode == "slow":
+            # Answers, but only after the client's timeout has (usually) passed.
+            await asyncio.sleep(self.state.slow_seconds)
+            await self.app(scope, receive, send_with_headers)
         else:
             await self.fault_response(mode)(scope, receive, send_with_headers)
 

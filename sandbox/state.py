@@ -9,7 +9,7 @@ from typing import Literal, get_args
 
 from sandbox.oauth import OAuthStore
 
-FaultMode = Literal["malformed_json", "server_error", "unauthorized", "rate_limit"]
+FaultMode = Literal["malformed_json", "server_error", "unauthorized", "rate_limit", "slow"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 
 
@@ -29,6 +29,7 @@ class SandboxState:
     client_id: str = "sandbox-bankflow"
     client_secret: str = "sandbox-secret"
     oauth: OAuthStore = field(default_factory=OAuthStore)
+    slow_seconds: float = 2.0  # how late the "slow" fault answers
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fault: Fault | None = field(default=None, repr=False)
     _counts: Counter[str] = field(default_factory=Counter, repr=False)

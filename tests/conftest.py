@@ -37,6 +37,8 @@ SANDBOX_SEED = 7
 # banks' real daily call limits.
 TEST_CALLS_PER_DAY = 1000
 FAST_RETRIES = {"max_attempts": 2, "backoff_initial_seconds": 0.01}
+# Long enough for the sandbox on a busy 2-core machine, short enough to test timeouts.
+TEST_TIMEOUT_SECONDS = 5.0
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -109,6 +111,7 @@ def truelayer(sandbox: Sandbox) -> TrueLayerResource:
         environment=sandbox.truelayer_url,
         client_id=sandbox.client_id,
         client_secret=sandbox.client_secret,
+        timeout_seconds=TEST_TIMEOUT_SECONDS,
         **FAST_RETRIES,
     )
 

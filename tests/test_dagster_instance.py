@@ -28,6 +28,8 @@ def test_runs_are_stored_on_postgres(database_url: str, tmp_path, monkeypatch: p
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        # One extract per provider pool at a time: a bank's limits hold across runs and backfills.
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         run_id = instance_probe.execute_in_process(instance=instance).run_id
 
     with psycopg.connect(runtime.dagster_database_url) as conn:

@@ -83,3 +83,14 @@ def test_revoked_consent_stops_the_source_with_the_fix(
         connect_truelayer(
             config, TokenVault(database_url, secret_key), "truelayer", scripted_user, timeout=30
         )
+
+
+def test_slow_answer_times_out_and_is_retried(
+    landed_day, definitions: dg.Definitions, sandbox: Sandbox, database_url: str
+) -> None:
+    before = raw_snapshot(database_url)
+    sandbox.state.slow_seconds = 8.0  # past the test client's 5 s timeout
+    sandbox.state.set_fault("slow", count=1)
+    assert run_window(definitions, landed_day, landed_day).success
+    assert sandbox.state.fault is None
+    assert raw_snapshot(database_url) == before

@@ -138,6 +138,7 @@ class TrueLayerClient:
         refresh: Callable[[], str] | None = None,
         psu_ip: str | None = None,
         retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`refresh` returns a new access token; it is called once when the bank rejects the
@@ -153,6 +154,7 @@ class TrueLayerClient:
             headers=lambda: self._headers,
             error_mapper=_data_error,
             retry=retry,
+            timeout=timeout,
             transport=transport,
         )
 

@@ -32,6 +32,8 @@ class TrueLayerResource(dg.ConfigurableResource):
     connection_name: str = "truelayer"
     max_attempts: int = 5
     backoff_initial_seconds: float = 0.5
+    # A bank that has not answered by then is retried (a timeout is transient).
+    timeout_seconds: float = 30.0
 
     # The PSU's IP, only for runs a user starts and watches: X-PSU-IP marks a call as
     # user-present, which banks do not count against the unattended quota. Never for schedules.
@@ -79,4 +81,5 @@ class TrueLayerResource(dg.ConfigurableResource):
             refresh=refresh,
             psu_ip=self.psu_ip or None,
             retry=self.retry_policy(),
+            timeout=self.timeout_seconds,
         )
