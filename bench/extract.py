@@ -45,6 +45,7 @@ from bench.bench_world import BenchWorld
 from resources.extract import Extract
 from resources.http import RetryPolicy
 from resources.providers import berlin_group, gocardless, revolut, truelayer
+from resources.rate_limit import RateLimiter
 from sandbox.berlin_group import BerlinGroupSandbox, BerlinGroupSwitches, build_berlin_group_app
 from sandbox.gocardless import GoCardlessControls, build_gocardless_app
 from sandbox.revolut import RevolutOptions, build_revolut_app
@@ -238,14 +239,13 @@ def revolut_extract(
         private_key_pem=private_pem,
         redirect_uri=REDIRECT_URI,
     )
-    # One pacer for the token call and the reads: both count against the 60/min limit.
-    pacer = revolut.RequestPacer(REVOLUT_PER_MINUTE)
-    auth = revolut.RevolutAuth(config, retry=RetryPolicy(), pacer=pacer)
+    # One limiter for the token call and the reads: both count against the 60/min limit.
+    auth = revolut.RevolutAuth(config, retry=RetryPolicy(), rate_limiter=RateLimiter(REVOLUT_PER_MINUTE))
     code = query_value(approve(revolut.authorization_url(config, secrets.token_urlsafe(8))), "code")
     tokens = auth.exchange_code(code)
 
     def run() -> Extract:
-        with revolut.RevolutClient(auth, tokens, retry=RetryPolicy(), pacer=pacer) as client:
+        with revolut.RevolutClient(auth, tokens, retry=RetryPolicy()) as client:
             return revolut.extract_window(client, first_day, last_day, fetched_on)
 
     return run

@@ -77,7 +77,7 @@ def list_connections(database_url: str) -> list[ConnectionSummary]:
                 tokens_updated_at=updated_at,
                 last_sync_at=(sync := _last_sync(conn, provider))[0],
                 accounts=sync[1],
-                calls_today=_calls_today(conn, provider),
+                calls_today=_calls_today(conn, name),
                 daily_limit_per_account=DAILY_CALL_LIMITS.get(provider),
             )
             for name, provider, expires_at, updated_at in rows
@@ -95,9 +95,10 @@ def _last_sync(conn: psycopg.Connection, provider: str) -> tuple[datetime | None
     return last, accounts
 
 
-def _calls_today(conn: psycopg.Connection, provider: str) -> dict[str, int]:
+def _calls_today(conn: psycopg.Connection, connection_name: str) -> dict[str, int]:
     rows = conn.execute(
-        "select scope, sum(calls_made) from ops.call_budget where provider = %s and day = %s group by scope order by scope",
-        (provider, datetime.now(UTC).date()),
+        "select scope, sum(calls_made) from ops.call_budget"
+        " where connection_name = %s and day = %s group by scope order by scope",
+        (connection_name, datetime.now(UTC).date()),
     ).fetchall()
     return {scope: int(calls) for scope, calls in rows}

@@ -31,3 +31,11 @@ class TransientProviderError(ProviderError):
 
 class ProviderResponseError(ProviderError):
     """The provider answered, but not with something we can use (bad status, malformed body)."""
+
+
+class AccessTokenRejected(AuthorizationRequired):
+    """The bank refused the access token on a data call (expired early, rotated elsewhere).
+
+    A client with a way to re-authorise (refresh grant, client credentials) tries that once;
+    if the new token is refused too, a person has to reconnect.
+    """

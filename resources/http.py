@@ -7,6 +7,7 @@ with Decimal for every JSON number with a fraction, so money never passes throug
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +18,13 @@ import httpx
 import simplejson
 import tenacity
 
-from resources.errors import ProviderResponseError, TransientProviderError
+from resources.errors import (
+    AccessTokenRejected,
+    AuthorizationRequired,
+    ProviderResponseError,
+    TransientProviderError,
+)
+from resources.rate_limit import RateLimiter
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -47,7 +54,12 @@ class ApiClient:
 
     `error_mapper(response)` lets a provider turn its own error bodies into ProviderErrors
     (e.g. an expired consent into AuthorizationRequired); it returns None to fall through to
-    the generic handling.
+    the generic handling. When it maps a refused token to AccessTokenRejected, `reauthorize()`
+    (refresh grant, new client-credentials token: the provider's business) runs once and the
+    call is repeated; `headers()` must then carry the new token. `rate_limiter` is waited on
+    before every request sent, retries included: the bank counts those too.
+
+    One client may serve several threads (accounts read concurrently).
     """
 
     def __init__(
@@ -60,11 +72,21 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        reauthorize: Callable[[], None] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self.provider = provider
         self.retry = retry or RetryPolicy()
         self._headers = headers or (lambda: {})
         self._error_mapper = error_mapper
+        self._reauthorize = reauthorize
+        self._rate_limiter = rate_limiter or RateLimiter(None)
+        # Bumped on every re-authorisation: threads refused with the same old token renew it
+        # once between them (a second refresh would spend a rotated refresh token).
+        self._auth_generation = 0
+        self._auth_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.requests_sent = 0
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
 
     def close(self) -> None:
@@ -80,7 +102,30 @@ class ApiClient:
         return self.request_json("GET", path, params=params)
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request (retrying transient failures) and return the parsed JSON body."""
+        """Send a request (retrying transient failures, re-authorising once on a refused token)
+        and return the parsed JSON body."""
+        generation = self._auth_generation
+        try:
+            return self._with_retries(method, path, **kwargs)
+        except AccessTokenRejected:
+            if self._reauthorize is None:
+                raise
+            self._renew_authorization(generation)
+        try:
+            return self._with_retries(method, path, **kwargs)
+        except AccessTokenRejected:
+            raise AuthorizationRequired(
+                self.provider, f"{method} {path}: a freshly renewed access token was refused too"
+            ) from None
+
+    def _renew_authorization(self, seen_generation: int) -> None:
+        with self._auth_lock:
+            if self._auth_generation == seen_generation:
+                assert self._reauthorize is not None
+                self._reauthorize()
+                self._auth_generation += 1
+
+    def _with_retries(self, method: str, path: str, **kwargs: Any) -> Any:
         for attempt in tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientProviderError),
             wait=self._wait,
@@ -93,9 +138,13 @@ class ApiClient:
 
     def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
         where = f"{method} {path}"
-        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        # Not popped: every retry of the call needs the caller's headers again.
+        headers = {**self._headers(), **kwargs.get("headers", {})}
+        self._rate_limiter.wait()
+        with self._count_lock:
+            self.requests_sent += 1
         try:
-            response = self._http.request(method, path, headers=headers, **kwargs)
+            response = self._http.request(method, path, **{**kwargs, "headers": headers})
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientProviderError(self.provider, f"{where}: {type(exc).__name__}") from None
         if response.is_success:

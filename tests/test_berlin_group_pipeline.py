@@ -303,12 +303,12 @@ def test_daily_budget_is_planned_and_access_exceeded_waits_for_tomorrow(
     assert not any(path.startswith("/v1/accounts") for path in bank.state.request_counts)
     # A ledger that forgot (another process, a lost write): the bank's 429 ACCESS_EXCEEDED defers too.
     with psycopg.connect(database_url) as conn:
-        conn.execute("delete from ops.call_budget where provider = %s", ("berlin_group_budget",))
+        conn.execute("delete from ops.call_budget where connection_name = %s", ("berlin_group_budget",))
     assert not run(resource, warehouse, day, day).success
     assert (
         scalar(
             database_url,
-            "select min(calls_made) from ops.call_budget where provider = %s",
+            "select min(calls_made) from ops.call_budget where connection_name = %s",
             ("berlin_group_budget",),
         )
         == 4

@@ -40,3 +40,21 @@ def test_forgetting_a_day_restores_the_budget(database_url: str) -> None:
     assert budget.remaining("acc-1", "transactions") == 0
     budget.forget()
     assert budget.remaining("acc-1", "transactions") == 2
+
+
+def test_exhausting_spends_what_is_left_and_never_lowers_the_count(database_url: str) -> None:
+    budget = CallBudget(database_url, "budget-exhaust-test", calls_per_day=4)
+    budget.spend("acc-1", "transactions")
+    budget.exhaust("acc-1", "transactions")
+    assert budget.remaining("acc-1", "transactions") == 0
+    budget.exhaust("acc-2", "balances")
+    assert budget.remaining("acc-2", "balances") == 0
+    assert budget.remaining("acc-2", "transactions") == 4
+
+
+def test_budgets_of_two_connections_are_apart(database_url: str) -> None:
+    first = CallBudget(database_url, "budget-bank-a", calls_per_day=1)
+    second = CallBudget(database_url, "budget-bank-b", calls_per_day=1)
+    first.spend("*", "accounts")
+    assert first.remaining("*", "accounts") == 0
+    assert second.remaining("*", "accounts") == 1

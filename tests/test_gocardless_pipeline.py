@@ -99,7 +99,7 @@ def new_day(gc_sandbox: GoCardlessSandbox, database_url: str) -> None:
     """Roll the per-account limits over, at the bank and in our budget (as midnight UTC would)."""
     gc_sandbox.controls.reset_limits()
     with psycopg.connect(database_url) as conn:
-        conn.execute("delete from ops.call_budget where provider = 'gocardless'")
+        conn.execute("delete from ops.call_budget where connection_name = 'gocardless'")
 
 
 def run(

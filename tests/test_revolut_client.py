@@ -25,7 +25,6 @@ from test_revolut_sandbox import (
 from resources.errors import AuthorizationRequired, ProviderResponseError
 from resources.http import RetryPolicy
 from resources.providers.revolut import (
-    RequestPacer,
     RevolutAuth,
     RevolutClient,
     RevolutConfig,
@@ -35,6 +34,7 @@ from resources.providers.revolut import (
     extract_window,
     partition_day,
 )
+from resources.rate_limit import RateLimiter
 from sandbox.server import serve
 
 FAST = RetryPolicy(max_attempts=4, backoff_initial=0.01)
@@ -161,13 +161,19 @@ def test_429_storm_honours_retry_after(rv: RunningRevolut) -> None:
         rv.options.retry_after_seconds = 0
 
 
-def test_pacing_keeps_under_the_per_minute_limit(rv: RunningRevolut) -> None:
-    pacer = RequestPacer(600)  # 10 per second: a test-sized stand-in for 60 per minute
-    with connect(rv, pacer=pacer) as client:
+def test_token_and_data_calls_share_the_rate_limit(rv: RunningRevolut) -> None:
+    # 3 per 0.5 s: a test-sized stand-in for 60 per minute.
+    limiter = RateLimiter(3, period_seconds=0.5)
+    cfg = config(rv)
+    tokens = exchange_code(cfg, consent_code(rv), retry=FAST)
+    tokens["expires_at"] = "2000-01-01T00:00:00+00:00"  # the first read must refresh first
+    with RevolutClient(RevolutAuth(cfg, retry=FAST, rate_limiter=limiter), tokens, retry=FAST) as client:
         started = time.monotonic()
-        for _ in range(5):
+        for _ in range(4):
             client.accounts()
-        assert time.monotonic() - started >= 0.39
+        # refresh + 4 reads = 5 requests: the 4th and 5th had to wait for the window to move.
+        assert time.monotonic() - started >= 0.5
+        assert client.requests_sent == 4
 
 
 def test_slow_responses_time_out_and_are_retried(rv: RunningRevolut) -> None:

@@ -32,7 +32,8 @@ import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from resources.call_budget import CallBudget
-from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
+from resources.concurrency import map_in_order
+from resources.errors import AccessTokenRejected, AuthorizationRequired, ProviderError, ProviderResponseError
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
 from resources.vault import TokenVault
@@ -67,10 +68,6 @@ class BerlinGroupConfig:
     tpp_ip_address: str = "127.0.0.1"
     frequency_per_day: int = 4
     consent_days: int = 180
-
-
-class TokenExpired(ProviderError):
-    """401 TOKEN_EXPIRED: refresh and repeat the call (internal; never leaves this module)."""
 
 
 class AccessExceeded(ProviderError):
@@ -283,11 +280,13 @@ class BerlinGroupClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 1,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Accounts read at once: frequencyPerDay is per account, so this spends no extra call.
+        self.concurrency = concurrency
         self._token = access_token
         self._consent_id = consent_id
-        self._refresh = refresh
         self._psu_ip = psu_ip_address
         # The oldest dateFrom the bank accepted or None; learnt from PERIOD_INVALID, kept for the run.
         self.history_floor: date | None = None
@@ -299,7 +298,11 @@ class BerlinGroupClient:
             retry=retry,
             timeout=timeout,
             transport=transport,
+            reauthorize=(lambda: self._use_token(refresh())) if refresh else None,
         )
+
+    def _use_token(self, access_token: str) -> None:
+        self._token = access_token
 
     def _headers(self) -> dict[str, str]:
         # Called per request (retries included): every call gets its own X-Request-ID.
@@ -324,20 +327,7 @@ class BerlinGroupClient:
         self.close()
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
-        try:
-            return self._api.get_json(path, params)
-        except TokenExpired:
-            if self._refresh is None:
-                raise AuthorizationRequired(
-                    PROVIDER, "the access token expired and cannot be refreshed"
-                ) from None
-            self._token = self._refresh()
-            try:
-                return self._api.get_json(path, params)
-            except TokenExpired:
-                raise AuthorizationRequired(
-                    PROVIDER, "a freshly refreshed access token was refused"
-                ) from None
+        return self._api.get_json(path, params)
 
     def accounts(self) -> list[dict[str, Any]]:
         body = self._get("/v1/accounts")
@@ -474,29 +464,34 @@ def extract_window(
     refs = list(accounts_by_ref)
     if budget is not None:
         refs = budget.stalest_first(refs, "transactions")
-    fetched: dict[str, tuple[dict, dict, date, list, list]] = {}
-    served_from = first_day
-    for ref in refs:
+
+    def pull(ref: str) -> tuple[dict, dict, date, list, list] | None:
+        """One account's balances and transactions; None when its budget is spent (deferred)."""
         resource_id, account = accounts_by_ref[ref]
+        if not (_has_budget(budget, ref, "balances") and _has_budget(budget, ref, "transactions")):
+            return None
         try:
-            if not (_has_budget(budget, ref, "balances") and _has_budget(budget, ref, "transactions")):
-                extract.deferred.append(ref)
-                continue
-            balances = _call(budget, ref, "balances", lambda rid=resource_id: client.balances(rid))
+            balances = _call(budget, ref, "balances", lambda: client.balances(resource_id))
+            # The client starts where the bank's history begins once a PERIOD_INVALID taught it.
             start, booked, pending = _call(
                 budget,
                 ref,
                 "transactions",
-                lambda rid=resource_id, start=served_from: client.transactions(
-                    rid, start, last_day, fetched_on
-                ),
+                lambda: client.transactions(resource_id, first_day, last_day, fetched_on),
             )
         except AccessExceeded:
             _exhaust(budget, ref, ("balances", "transactions"))
+            return None
+        return account, balances, start, booked, pending
+
+    fetched: dict[str, tuple[dict, dict, date, list, list]] = {}
+    served_from = first_day
+    for ref, got in zip(refs, map_in_order(pull, refs, client.concurrency), strict=True):
+        if got is None:
             extract.deferred.append(ref)
             continue
-        served_from = max(served_from, start)
-        fetched[ref] = (account, balances, start, booked, pending)
+        served_from = max(served_from, got[2])
+        fetched[ref] = got
     extract.first_day = served_from
     days = window_days(served_from, last_day)
     accounts, balances_rows, booked_rows, pending_rows = [], [], [], []
@@ -546,12 +541,10 @@ def _call(budget: CallBudget | None, ref: str, scope: str, call: Callable[[], An
 
 def _exhaust(budget: CallBudget | None, ref: str, scopes: Sequence[str]) -> None:
     """The bank counted more than our ledger (another client, a lost response): align with it so no
-    more unattended calls go out today. CallBudget has no 'exhaust', so spend what is left."""
-    if budget is None:
-        return
-    for scope in scopes:
-        for _ in range(budget.remaining(ref, scope)):
-            budget.spend(ref, scope)
+    more unattended calls go out today."""
+    if budget is not None:
+        for scope in scopes:
+            budget.exhaust(ref, scope)
 
 
 def record_key(txn: Mapping[str, Any], occurrence: int = 0) -> str:
@@ -711,7 +704,7 @@ def _data_error(
     status = response.status_code
     shown = ", ".join(codes) or "no code"
     if "TOKEN_EXPIRED" in codes:
-        return TokenExpired(PROVIDER, "the access token expired")
+        return AccessTokenRejected(PROVIDER, "the access token expired (TOKEN_EXPIRED)")
     if "CONSENT_EXPIRED" in codes:
         return AuthorizationRequired(PROVIDER, f"the consent has expired (HTTP {status} CONSENT_EXPIRED)")
     if AUTH_CODES & set(codes) or status == 401:

@@ -42,6 +42,8 @@ class BerlinGroupResource(dg.ConfigurableResource):
     max_attempts: int = 5
     backoff_initial_seconds: float = 0.5
     timeout_seconds: float = 30.0
+    # Accounts read at once; every limit the bank states (frequencyPerDay) is per account.
+    max_concurrent_accounts: int = 4
 
     def config(self) -> BerlinGroupConfig:
         return BerlinGroupConfig(
@@ -96,6 +98,7 @@ class BerlinGroupResource(dg.ConfigurableResource):
             refresh=refresh,
             retry=self.retry_policy(),
             timeout=self.timeout_seconds,
+            concurrency=self.max_concurrent_accounts,
         )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +28,9 @@ from typing import Any
 import httpx
 
 from resources.call_budget import CallBudget
+from resources.concurrency import map_in_order
 from resources.errors import (
+    AccessTokenRejected,
     AuthorizationRequired,
     ProviderError,
     ProviderResponseError,
@@ -35,6 +38,7 @@ from resources.errors import (
 )
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
+from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
@@ -110,11 +114,18 @@ class GoCardlessExtract(Extract):
 
 class _StatusLog(httpx.BaseTransport):
     """Remembers the status of every response, so a call the bank counted (a 2xx, even with a
-    body we cannot parse) is spent in the budget exactly once."""
+    body we cannot parse) is spent in the budget exactly once. Kept per thread: accounts read
+    concurrently must not see each other's responses."""
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self._inner = inner
-        self.statuses: list[int] = []
+        self._local = threading.local()
+
+    @property
+    def statuses(self) -> list[int]:
+        if not hasattr(self._local, "statuses"):
+            self._local.statuses = []
+        return self._local.statuses
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
@@ -137,8 +148,13 @@ class GoCardlessClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 1,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
+        # Accounts read at once: the 4-a-day limits are per account, so this spends no extra call.
+        self.concurrency = concurrency
         self._config = config
+        self._token_lock = threading.Lock()
         self._tokens: dict[str, Any] = {
             key: tokens[key]
             for key in ("access", "access_expires_at", "refresh", "refresh_expires_at")
@@ -154,6 +170,8 @@ class GoCardlessClient:
             retry=retry,
             timeout=timeout,
             transport=self._log,
+            reauthorize=self._renew_refused,
+            rate_limiter=rate_limiter,
         )
         self._token_api = ApiClient(
             provider=PROVIDER,
@@ -185,7 +203,13 @@ class GoCardlessClient:
         return {"Authorization": f"Bearer {self._tokens.get('access', '')}"}
 
     def _ensure_access(self) -> None:
-        if not _is_live(self._tokens, "access"):
+        with self._token_lock:
+            if not _is_live(self._tokens, "access"):
+                self._renew()
+
+    def _renew_refused(self) -> None:
+        with self._token_lock:
+            self._tokens.pop("access", None)
             self._renew()
 
     def _renew(self) -> None:
@@ -215,19 +239,9 @@ class GoCardlessClient:
             self._on_tokens(self.tokens)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One API call; a rejected access token is renewed once and the call repeated."""
+        """One API call, with a live access token (renewed once more if the bank refuses it)."""
         self._ensure_access()
-        try:
-            return self._api.request_json(method, path, **kwargs)
-        except _TokenRejected:
-            self._tokens.pop("access", None)
-            self._renew()
-        try:
-            return self._api.request_json(method, path, **kwargs)
-        except _TokenRejected:
-            raise AuthorizationRequired(
-                PROVIDER, "a freshly issued access token was rejected (HTTP 401)"
-            ) from None
+        return self._api.request_json(method, path, **kwargs)
 
     # -- linking ---------------------------------------------------------------------------------------
 
@@ -448,13 +462,21 @@ def extract_window(
     extract = GoCardlessExtract(first_day=first_day, last_day=last_day)
     days = [] if beyond_history else window_days(first_day, last_day)
     order = budget.stalest_first(list(account_ids), "transactions") if budget else list(account_ids)
-    landed: dict[str, list[str]] = {"details": [], "balances": [], "transactions": []}
-    accounts, balances, booked, pending = [], [], [], []
-    institutions: dict[str, dict[str, Any]] = {}
     fetched = fetched_on.isoformat()
-    for account_id in order:
+    institutions: dict[str, dict[str, Any]] = {}
+    institutions_lock = threading.Lock()
+
+    def institution(institution_id: str) -> dict[str, Any]:
+        # Accounts at one bank share it: asked once per run, not once per account.
+        with institutions_lock:
+            if institution_id not in institutions:
+                institutions[institution_id] = client.institution(institution_id)
+            return institutions[institution_id]
+
+    def pull(account_id: str) -> _AccountPull:
+        got = _AccountPull()
         details = _budgeted(
-            client, budget, extract, account_id, "details", partial(client.details, account_id)
+            client, budget, got.skipped, account_id, "details", partial(client.details, account_id)
         )
         if details is not None:
             # Details lack the institution; its id (from the account, not rate-limited per day)
@@ -462,29 +484,37 @@ def extract_window(
             record = {**details, "metadata": client.account(account_id)}
             institution_id = record["metadata"].get("institution_id")
             if isinstance(institution_id, str) and institution_id:
-                if institution_id not in institutions:
-                    institutions[institution_id] = client.institution(institution_id)
-                record["institution"] = institutions[institution_id]
-            accounts.append(RawRecord(dumps_exact(record), fetched, account_id, account_id))
-            landed["details"].append(account_id)
+                record["institution"] = institution(institution_id)
+            got.account = RawRecord(dumps_exact(record), fetched, account_id, account_id)
         report = _budgeted(
-            client, budget, extract, account_id, "balances", partial(client.balances, account_id)
+            client, budget, got.skipped, account_id, "balances", partial(client.balances, account_id)
         )
         if report is not None:
-            balances.append(RawRecord(dumps_exact(report), fetched, account_id, account_id))
-            landed["balances"].append(account_id)
-        txns = None
+            got.balances = RawRecord(dumps_exact(report), fetched, account_id, account_id)
         if not beyond_history:
-            txns = _budgeted(
+            got.transactions = _budgeted(
                 client,
                 budget,
-                extract,
+                got.skipped,
                 account_id,
                 "transactions",
                 partial(client.transactions, account_id, first_day, last_day),
             )
-        if txns is not None:
+        return got
+
+    landed: dict[str, list[str]] = {"details": [], "balances": [], "transactions": []}
+    accounts, balances, booked, pending = [], [], [], []
+    for account_id, got in zip(order, map_in_order(pull, order, client.concurrency), strict=True):
+        extract.skipped += got.skipped
+        if got.account is not None:
+            accounts.append(got.account)
+            landed["details"].append(account_id)
+        if got.balances is not None:
+            balances.append(got.balances)
+            landed["balances"].append(account_id)
+        if got.transactions is not None:
             landed["transactions"].append(account_id)
+            txns = got.transactions
             _keep_all(extract, booked, "transactions", txns["booked"], account_id, days, fetched)
             _keep_all(extract, pending, "pending_transactions", txns["pending"], account_id, None, fetched)
     if budget and not any(landed.values()) and extract.skipped:
@@ -515,19 +545,27 @@ def extract_window(
     return extract
 
 
+@dataclass
+class _AccountPull:
+    """One account's budgeted calls, made apart from the others (possibly in another thread)."""
+
+    account: RawRecord | None = None
+    balances: RawRecord | None = None
+    transactions: dict[str, list[dict[str, Any]]] | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
 def _budgeted(
     client: GoCardlessClient,
     budget: CallBudget | None,
-    extract: GoCardlessExtract,
+    skipped: list[str],
     account_id: str,
     scope: str,
     call: Callable[[], Any],
 ) -> Any | None:
     """One per-account call under the day's budget; None (with the reason recorded) if skipped."""
     if budget is not None and budget.remaining(account_id, scope) <= 0:
-        extract.skipped.append(
-            f"{scope} of account {account_id}: today's {budget.calls_per_day} calls are spent"
-        )
+        skipped.append(f"{scope} of account {account_id}: today's {budget.calls_per_day} calls are spent")
         return None
     since = client.responses_seen
     try:
@@ -536,10 +574,9 @@ def _budgeted(
         # The bank counts calls we did not make (another app, an earlier crash): align our
         # budget with its word so no later run today spends a request to be refused again.
         if budget is not None:
-            for _ in range(budget.remaining(account_id, scope)):
-                budget.spend(account_id, scope)
+            budget.exhaust(account_id, scope)
         reset = f"; resets in {exc.reset_seconds} s" if exc.reset_seconds is not None else ""
-        extract.skipped.append(f"{scope} of account {account_id}: the daily limit is reached{reset}")
+        skipped.append(f"{scope} of account {account_id}: the daily limit is reached{reset}")
         return None
     except ProviderError:
         # The bank counted a 2xx it sent even if its body was unusable: spend it, then fail.
@@ -675,7 +712,7 @@ def _data_error(response: httpx.Response) -> Exception | None:
             return AuthorizationRequired(
                 PROVIDER, f"the bank consent (end-user agreement) has expired or was revoked ({summary})"
             )
-        return _TokenRejected()
+        return AccessTokenRejected(PROVIDER, "the access token was refused (HTTP 401)")
     if response.status_code == 429:
         return _rate_limit_error(response, body, where)
     if response.status_code == 403:

@@ -22,6 +22,7 @@ from resources.providers.gocardless import (
     finish_connection,
     start_connection,
 )
+from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 
 
@@ -37,6 +38,11 @@ class GoCardlessResource(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     # GoCardless allows 4 successful calls per account, access scope and day (contract §8).
     calls_per_day: int = CALLS_PER_DAY
+    # Accounts read at once (the daily limits are per account, so this spends no extra call).
+    max_concurrent_accounts: int = 4
+    # GoCardless allows 100 requests a minute per company on account endpoints (contract §8);
+    # paced here rather than met with 429s. 0 lifts it (a simulator with no such limit).
+    requests_per_minute: int = 100
 
     def config(self) -> GoCardlessConfig:
         return GoCardlessConfig(base_url=self.base_url, secret_id=self.secret_id, secret_key=self.secret_key)
@@ -45,7 +51,7 @@ class GoCardlessResource(dg.ConfigurableResource):
         return RetryPolicy(max_attempts=self.max_attempts, backoff_initial=self.backoff_initial_seconds)
 
     def budget(self, database_url: str) -> CallBudget:
-        return CallBudget(database_url, PROVIDER, self.calls_per_day)
+        return CallBudget(database_url, self.connection_name, self.calls_per_day)
 
     def open_client(self, vault: TokenVault) -> GoCardlessClient:
         """A client with the vault's tokens (if any); every renewed token set is saved back at once,
@@ -62,6 +68,8 @@ class GoCardlessResource(dg.ConfigurableResource):
             on_tokens=save,
             retry=self.retry_policy(),
             timeout=self.timeout_seconds,
+            concurrency=self.max_concurrent_accounts,
+            rate_limiter=RateLimiter.per_minute(self.requests_per_minute),
         )
 
     def requisitions(self, vault: TokenVault) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ Contract: shared/reference/bank-contracts.md §2 and §10.
   there would skip the border's unseen ties (they are not < to), so the client moves it 1 ms past
   the border and drops the overlap by id. A page that is one created_at from end to end cannot
   progress that way: that instant is read in one maximal call, then `to` moves onto it.
-- Pacing: at most `requests_per_minute` requests (60 is Revolut's limit for a business), spaced
-  evenly, token calls and retries included.
+- Pacing: at most `requests_per_minute` requests in any minute (60 is Revolut's limit for a
+  business), token calls and retries included.
 - Partitions: a completed transaction belongs to the UTC date of its `completed_at` (its booking);
   declined/failed/reverted ones (never booked) to the UTC date of their `created_at`. Pending
   ones are a snapshot table, replaced whole per run.
@@ -21,8 +21,6 @@ Contract: shared/reference/bank-contracts.md §2 and §10.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,9 +33,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
-from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
+from resources.errors import AccessTokenRejected, AuthorizationRequired, ProviderError, ProviderResponseError
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact
+from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
@@ -75,25 +74,6 @@ class RevolutConfig:
         return self.issuer or urlsplit(self.redirect_uri).hostname or ""
 
 
-class RequestPacer:
-    """Spaces requests evenly so a run never goes over the provider's per-minute limit."""
-
-    def __init__(self, requests_per_minute: float | None) -> None:
-        self._interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        if not self._interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval
-        if start > now:
-            time.sleep(start - now)
-
-
 def client_assertion(config: RevolutConfig, now: datetime | None = None) -> str:
     """A fresh RS256 client-assertion JWT; never logged or put in an error."""
     issued = now or datetime.now(UTC)
@@ -129,11 +109,11 @@ class RevolutAuth:
     """The token endpoint: code exchange and refresh, both with a client assertion."""
 
     def __init__(
-        self, config: RevolutConfig, retry: RetryPolicy | None = None, pacer: RequestPacer | None = None
+        self, config: RevolutConfig, retry: RetryPolicy | None = None, rate_limiter: RateLimiter | None = None
     ) -> None:
         self.config = config
         self._retry = retry
-        self._pacer = pacer or RequestPacer(None)
+        self.rate_limiter = rate_limiter or RateLimiter(None)
 
     def exchange_code(self, code: str) -> dict[str, Any]:
         return self._token_request({"grant_type": "authorization_code", "code": code})
@@ -154,16 +134,13 @@ class RevolutAuth:
             "client_assertion": client_assertion(self.config),
         }
 
-        def headers() -> dict[str, str]:
-            self._pacer.wait()
-            return {"Content-Type": "application/x-www-form-urlencoded"}
-
         with ApiClient(
             provider=PROVIDER,
             base_url=self.config.api_url,
-            headers=headers,
+            headers=lambda: {"Content-Type": "application/x-www-form-urlencoded"},
             error_mapper=_auth_error,
             retry=self._retry,
+            rate_limiter=self.rate_limiter,
         ) as client:
             tokens = client.request_json("POST", "/auth/token", content=urlencode(body))
         if not isinstance(tokens, dict) or not isinstance(tokens.get("access_token"), str):
@@ -192,10 +169,6 @@ def exchange_code(
     return tokens
 
 
-class _TokenRejected(ProviderError):
-    """A 401 on a data call: worth one refresh before asking a person."""
-
-
 class RevolutClient:
     """Reads with automatic token refresh. `on_tokens` is called with every refreshed token set
     (the resource saves it in the vault before the new token is used)."""
@@ -207,7 +180,6 @@ class RevolutClient:
         *,
         on_tokens: Callable[[dict[str, Any]], None] | None = None,
         retry: RetryPolicy | None = None,
-        pacer: RequestPacer | None = None,
         page_size: int = MAX_PAGE,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
@@ -217,9 +189,8 @@ class RevolutClient:
         self._auth = auth
         self._tokens = dict(tokens)
         self._on_tokens = on_tokens or (lambda tokens: None)
-        self._pacer = pacer or RequestPacer(None)
         self.page_size = page_size
-        self.requests_sent = 0
+        # Token and data calls share the auth's limiter: both count against one per-minute limit.
         self._api = ApiClient(
             provider=PROVIDER,
             base_url=auth.config.api_url,
@@ -228,6 +199,8 @@ class RevolutClient:
             retry=retry,
             timeout=timeout,
             transport=transport,
+            reauthorize=self._refresh,
+            rate_limiter=auth.rate_limiter,
         )
 
     def close(self) -> None:
@@ -239,11 +212,12 @@ class RevolutClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # The headers callable runs once per HTTP attempt (retries included): the one place to pace
-    # every request and to put the current token on it.
+    @property
+    def requests_sent(self) -> int:
+        """Data requests sent so far, retries included."""
+        return self._api.requests_sent
+
     def _headers(self) -> dict[str, str]:
-        self._pacer.wait()
-        self.requests_sent += 1
         return {"Authorization": f"Bearer {self._tokens['access_token']}"}
 
     def _refresh(self) -> None:
@@ -257,19 +231,11 @@ class RevolutClient:
         return datetime.fromisoformat(expires_at) - EXPIRY_MARGIN > datetime.now(UTC)
 
     def get_json(self, path: str, params: Sequence[tuple[str, str]] | Mapping[str, str] | None = None) -> Any:
+        # Refreshed ahead of expiry; a token that dies early anyway (revoked, or refreshed by
+        # another process) is refreshed once more by the shared client on the 401.
         if not self._token_is_fresh():
             self._refresh()
-        try:
-            return self._api.get_json(path, params)
-        except _TokenRejected:
-            # The token died early (revoked, or another process refreshed it): one refresh, one retry.
-            self._refresh()
-            try:
-                return self._api.get_json(path, params)
-            except _TokenRejected as exc:
-                raise AuthorizationRequired(
-                    PROVIDER, f"a fresh access token was rejected too ({exc})"
-                ) from None
+        return self._api.get_json(path, params)
 
     def accounts(self) -> list[dict[str, Any]]:
         body = self.get_json("/accounts")
@@ -520,7 +486,7 @@ def _auth_error(response: httpx.Response) -> ProviderError | None:
 def _data_error(response: httpx.Response) -> ProviderError | None:
     code = _error_body(response).get("code")
     if response.status_code == 401:
-        return _TokenRejected(PROVIDER, f"HTTP 401 (code {code})")
+        return AccessTokenRejected(PROVIDER, f"the access token was refused (HTTP 401, code {code})")
     if response.status_code == 403:
         return AuthorizationRequired(PROVIDER, f"access was refused (HTTP 403, code {code})")
     return None

@@ -10,11 +10,11 @@ from resources.http import RetryPolicy
 from resources.providers.revolut import (
     MAX_PAGE,
     PROVIDER,
-    RequestPacer,
     RevolutAuth,
     RevolutClient,
     RevolutConfig,
 )
+from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 
 
@@ -36,7 +36,7 @@ class RevolutResource(dg.ConfigurableResource):
     backoff_initial_seconds: float = 0.5
     retry_after_max_seconds: float = 120.0
     # Revolut allows 60 requests per minute per business; 0 turns client pacing off.
-    requests_per_minute: float = 60.0
+    requests_per_minute: int = 60
     page_size: int = MAX_PAGE
     timeout_seconds: float = 30.0
 
@@ -57,22 +57,20 @@ class RevolutResource(dg.ConfigurableResource):
             retry_after_max=self.retry_after_max_seconds,
         )
 
-    def auth(self, pacer: RequestPacer | None = None) -> RevolutAuth:
-        return RevolutAuth(self.config(), retry=self.retry_policy(), pacer=pacer)
+    def auth(self, rate_limiter: RateLimiter | None = None) -> RevolutAuth:
+        return RevolutAuth(self.config(), retry=self.retry_policy(), rate_limiter=rate_limiter)
 
     def open_client(self, vault: TokenVault) -> RevolutClient:
         """A client on the stored tokens; every refreshed token set is saved before it is used."""
         tokens = vault.load(self.connection_name)
         if tokens is None:
             raise AuthorizationRequired(PROVIDER, f"no connection named {self.connection_name!r} yet")
-        # One pacer for token and data calls: both count against the same per-minute limit.
-        pacer = RequestPacer(self.requests_per_minute or None)
+        # One limiter for token and data calls: both count against the same per-minute limit.
         return RevolutClient(
-            self.auth(pacer),
+            self.auth(RateLimiter.per_minute(self.requests_per_minute)),
             tokens,
             on_tokens=lambda refreshed: vault.save(self.connection_name, PROVIDER, refreshed),
             retry=self.retry_policy(),
-            pacer=pacer,
             page_size=self.page_size,
             timeout=self.timeout_seconds,
         )

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 
-from resources.errors import AuthorizationRequired, ProviderError, ProviderResponseError
+from resources.concurrency import map_in_order
+from resources.errors import AccessTokenRejected, AuthorizationRequired, ProviderError, ProviderResponseError
 from resources.extract import Extract, PreviewRow, TableLoad, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact
 from resources.warehouse.loader import RawRecord, ReplaceScope
@@ -140,14 +141,15 @@ class TrueLayerClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        concurrency: int = 1,
     ) -> None:
         """`refresh` returns a new access token; it is called once when the bank rejects the
-        current one mid-run (expired, rotated elsewhere)."""
+        current one mid-run (expired, rotated elsewhere). `concurrency`: accounts read at once."""
+        self.concurrency = concurrency
         self._headers = {"Authorization": f"Bearer {access_token}"}
         # X-PSU-IP marks the request as user-present; unattended runs must not claim that.
         if psu_ip:
             self._headers["X-PSU-IP"] = psu_ip
-        self._refresh = refresh
         self._api = ApiClient(
             provider=PROVIDER,
             base_url=api_url,
@@ -156,7 +158,12 @@ class TrueLayerClient:
             retry=retry,
             timeout=timeout,
             transport=transport,
+            reauthorize=(lambda: self._use_token(refresh())) if refresh else None,
         )
+
+    def _use_token(self, access_token: str) -> None:
+        # One dict replaced at once: a concurrent request reads the old headers or the new ones.
+        self._headers = {**self._headers, "Authorization": f"Bearer {access_token}"}
 
     def close(self) -> None:
         self._api.close()
@@ -185,13 +192,7 @@ class TrueLayerClient:
         return self._results(f"/{kind}/{account_id}/transactions/pending")
 
     def _results(self, path: str, params: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-        try:
-            body = self._api.get_json(path, params)
-        except AccessTokenRejected:
-            if self._refresh is None:
-                raise
-            self._headers["Authorization"] = f"Bearer {self._refresh()}"
-            body = self._api.get_json(path, params)
+        body = self._api.get_json(path, params)
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
             raise ProviderResponseError(PROVIDER, f"GET {path}: no 'results' list in the response")
@@ -241,12 +242,22 @@ def extract_window(client: TrueLayerClient, first_day: date, last_day: date, fet
     return extract
 
 
+@dataclass
+class _AccountPull:
+    """One account's reads, made apart from the others (possibly in another thread)."""
+
+    balances: list[RawRecord] = field(default_factory=list)
+    booked: list[RawRecord] = field(default_factory=list)
+    pending: list[RawRecord] = field(default_factory=list)
+    rejected: list[QuarantineItem] = field(default_factory=list)
+
+
 def _extract_kind(
     client: TrueLayerClient, kind: _Kind, extract: Extract, fetched_on: date
 ) -> list[TableLoad]:
     days = window_days(extract.first_day, extract.last_day)
     today = fetched_on.isoformat()
-    accounts, balances, booked, pending, ids = [], [], [], [], []
+    accounts, ids = [], []
     for account in client.accounts(kind.path):
         account_id = account.get("account_id")
         if not isinstance(account_id, str) or not account_id:
@@ -256,12 +267,24 @@ def _extract_kind(
             continue
         ids.append(account_id)
         accounts.append(RawRecord(dumps_exact(account), today, account_id, account_id))
+
+    day_set = set(days)
+
+    def pull(account_id: str) -> _AccountPull:
+        got = _AccountPull()
         for balance in client.balance(account_id, kind.path):
-            balances.append(RawRecord(dumps_exact(balance), today, account_id, account_id))
+            got.balances.append(RawRecord(dumps_exact(balance), today, account_id, account_id))
         for txn in client.transactions(account_id, extract.first_day, extract.last_day, kind.path):
-            _keep(extract, booked, kind.transactions_table, txn, account_id, allowed_days=days)
+            _keep(got.rejected, got.booked, kind.transactions_table, txn, account_id, allowed_days=day_set)
         for txn in client.pending_transactions(account_id, kind.path):
-            _keep(extract, pending, kind.pending_table, txn, account_id, allowed_days=None)
+            _keep(got.rejected, got.pending, kind.pending_table, txn, account_id, allowed_days=None)
+        return got
+
+    pulls = map_in_order(pull, ids, client.concurrency)
+    balances = [record for got in pulls for record in got.balances]
+    booked = [record for got in pulls for record in got.booked]
+    pending = [record for got in pulls for record in got.pending]
+    extract.quarantined += [item for got in pulls for item in got.rejected]
     extract.account_refs += ids
     return [
         TableLoad(kind.accounts_table, accounts, ReplaceScope(account_refs=ids)),
@@ -312,12 +335,12 @@ def posting_date(txn: Mapping[str, Any]) -> str | None:
 
 
 def _keep(
-    extract: Extract,
+    rejected: list[QuarantineItem],
     into: list[RawRecord],
     entity: str,
     txn: dict[str, Any],
     account_id: str,
-    allowed_days: Sequence[str] | None,
+    allowed_days: Sequence[str] | set[str] | None,
 ) -> None:
     payload = dumps_exact(txn)
     key, day = record_key(txn), posting_date(txn)
@@ -329,7 +352,7 @@ def _keep(
     elif allowed_days is not None and day not in allowed_days:
         reason = f"posting date {day} is outside the requested window"
     if reason:
-        extract.quarantined.append(QuarantineItem(entity, reason, payload, account_id))
+        rejected.append(QuarantineItem(entity, reason, payload, account_id))
         return
     into.append(RawRecord(payload=payload, partition_key=day, record_key=key, account_ref=account_id))
 
@@ -343,10 +366,6 @@ def _auth_error(response: httpx.Response) -> ProviderError | None:
             PROVIDER, f"client credentials were rejected ({code}); check BANKFLOW_TRUELAYER_CLIENT_ID/SECRET"
         )
     return None
-
-
-class AccessTokenRejected(AuthorizationRequired):
-    """401 on a data call: a fresh access token may fix it; if it does not, the user must reconnect."""
 
 
 def _data_error(response: httpx.Response) -> ProviderError | None:

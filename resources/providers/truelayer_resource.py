@@ -34,6 +34,9 @@ class TrueLayerResource(dg.ConfigurableResource):
     backoff_initial_seconds: float = 0.5
     # A bank that has not answered by then is retried (a timeout is transient).
     timeout_seconds: float = 30.0
+    # Accounts read at once. TrueLayer publishes no per-client concurrency limit; its banks
+    # throttle per connection, so a handful keeps well within what one user's app would do.
+    max_concurrent_accounts: int = 4
 
     # The PSU's IP, only for runs a user starts and watches: X-PSU-IP marks a call as
     # user-present, which banks do not count against the unattended quota. Never for schedules.
@@ -82,4 +85,5 @@ class TrueLayerResource(dg.ConfigurableResource):
             psu_ip=self.psu_ip or None,
             retry=self.retry_policy(),
             timeout=self.timeout_seconds,
+            concurrency=self.max_concurrent_accounts,
         )
