@@ -6,8 +6,11 @@ landing step (and one set of tests for it) serves them all.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
@@ -43,3 +46,24 @@ class Extract:
 def window_days(first_day: date, last_day: date) -> list[str]:
     """Every day from first_day to last_day inclusive, as partition keys."""
     return [(first_day + timedelta(days=n)).isoformat() for n in range((last_day - first_day).days + 1)]
+
+
+_CALENDAR_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def impossible_dates(record: Mapping[str, Any], fields: Sequence[str]) -> str | None:
+    """Why the record cannot be staged, if one of `fields` names a day no calendar has (Feb 30).
+
+    Staging turns malformed date text into null, but a well-formed impossible day fails the
+    cast and with it the whole view: such a row is quarantined at extract instead.
+    """
+    for name in fields:
+        value = record.get(name)
+        match = _CALENDAR_DAY.match(value) if isinstance(value, str) else None
+        if match is None:
+            continue
+        try:
+            date(*(int(part) for part in match.groups()))
+        except ValueError:
+            return f"{name} {value!r} is not a calendar date"
+    return None

@@ -73,3 +73,12 @@ class TokenVault:
             raise VaultError(
                 f"tokens of connection {connection_name!r} cannot be decrypted with this BANKFLOW_SECRET_KEY"
             ) from None
+
+    def consent_expires_at(self, connection_name: str) -> datetime | None:
+        """When the connection's consent ends (stored in clear beside the tokens: not a secret)."""
+        with psycopg.connect(self._url) as conn:
+            row = conn.execute(
+                "select consent_expires_at from ops.connections where connection_name = %s",
+                (connection_name,),
+            ).fetchone()
+        return row[0] if row else None

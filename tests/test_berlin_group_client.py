@@ -105,6 +105,7 @@ def _odd_bank() -> Starlette:
             base,
             {**base, "transactionAmount": {"amount": -2.5, "currency": "RON"}, "transactionId": "float"},
             {**base, "bookingDate": "2026-04-01", "transactionId": "late"},
+            {**base, "valueDate": "2026-02-30", "transactionId": "feb-30"},
         ]
         pending = [
             {
@@ -144,9 +145,10 @@ def test_extract_pages_shrinks_the_window_and_quarantines() -> None:
     assert len(hashed) == 2 and len(set(hashed)) == 2  # two equal rows stay two rows
     assert extract.account_refs == ["RO49AAAA1B31007593840000"]
     reasons = sorted(item.reason for item in extract.quarantined)
-    assert len(reasons) == 3
+    assert len(reasons) == 4
     assert any("transactionAmount" in r for r in reasons) and any("outside" in r for r in reasons)
     assert any("resourceId" in r for r in reasons)
+    assert "valueDate '2026-02-30' is not a calendar date" in reasons
     pending = extract.load("berlin_group_pending_transactions").records
     assert [(r.record_key, r.partition_key) for r in pending] == [("tx:pnd-1", "2026-03-03")]
 

@@ -259,6 +259,7 @@ def _odd_bank() -> Starlette:
             '{"internalTransactionId":"ok-1","bookingDate":"2026-03-02","transactionAmount":{"amount":"-2.99","currency":"EUR"}},'
             '{"internalTransactionId":"bad-1","bookingDate":"2026-03-02","transactionAmount":{"amount":"1,00","currency":"EUR"}},'
             '{"internalTransactionId":"late-1","bookingDate":"2026-04-01","transactionAmount":{"amount":"5.00","currency":"EUR"}},'
+            '{"internalTransactionId":"feb-30","bookingDate":"2026-03-02","bookingDateTime":"2026-02-30T10:00:00Z","transactionAmount":{"amount":"5.00","currency":"EUR"}},'
             '{"internalTransactionId":"ok-1","bookingDate":"2026-03-02","transactionAmount":{"amount":"-2.99","currency":"EUR"}},'
             f"{same},{same}"
             '],"pending":[{"valueDate":"2026-03-03","transactionAmount":{"amount":"-1.00","currency":"EUR"}}]}}'
@@ -288,6 +289,7 @@ def test_unusable_records_are_quarantined_not_dropped() -> None:
     reasons = sorted(item.reason for item in extract.quarantined)
     assert reasons == [
         "bookingDate 2026-04-01 is outside the requested window",
+        "bookingDateTime '2026-02-30T10:00:00Z' is not a calendar date",
         "transaction id 'ok-1' repeated in one response",
         "transactionAmount.amount '1,00' is not a decimal amount",
     ]

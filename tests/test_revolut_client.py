@@ -4,6 +4,7 @@ paging with ties, pacing, Retry-After, quarantine, pending items booked under a 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 
@@ -25,6 +26,7 @@ from test_revolut_sandbox import (
 from resources.errors import AuthorizationRequired, ProviderResponseError
 from resources.http import RetryPolicy
 from resources.providers.revolut import (
+    HeldRows,
     RevolutAuth,
     RevolutClient,
     RevolutConfig,
@@ -265,3 +267,72 @@ def test_partition_day_is_completed_at_for_booked_and_created_at_otherwise() -> 
     assert partition_day(booked) == "2026-02-01"
     assert partition_day(declined) == "2026-01-31"
     assert partition_day({"state": "completed", "created_at": "2026-01-31T23:59:00Z"}) is None
+
+
+class _ScheduledRevolut:
+    """A Revolut with one scheduled transfer: created 30 days before the window, completed in it.
+    Serves the list contract: created_at filter (`from` inclusive, `to` exclusive), state filter."""
+
+    created = "2026-02-01T09:00:00.000Z"
+    completed = "2026-03-02T09:00:00.000Z"
+
+    def __init__(self) -> None:
+        self.state = "pending"
+
+    def app(self) -> Starlette:
+        async def accounts(request: Request) -> Response:
+            return Response('[{"id":"acc-1","currency":"GBP","balance":1}]', media_type="application/json")
+
+        async def details(request: Request) -> Response:
+            return Response("[]", media_type="application/json")
+
+        async def transactions(request: Request) -> Response:
+            txn = {
+                "id": "scheduled-1",
+                "type": "transfer",
+                "state": self.state,
+                "created_at": self.created,
+                "legs": [{"leg_id": "l1", "account_id": "acc-1", "amount": -250, "currency": "GBP"}],
+            }
+            if self.state == "completed":
+                txn["completed_at"] = self.completed
+            start = dt.datetime.fromisoformat(request.query_params["from"].replace("Z", "+00:00"))
+            end = request.query_params.get("to")
+            created = dt.datetime.fromisoformat(self.created.replace("Z", "+00:00"))
+            states = request.query_params.getlist("state")
+            shown = created >= start and (
+                end is None or created < dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+            )
+            shown = shown and (not states or self.state in states)
+            return Response(json.dumps([txn] if shown else []), media_type="application/json")
+
+        return Starlette(
+            routes=[
+                Route("/api/1.0/accounts", accounts),
+                Route("/api/1.0/accounts/{account_id}/bank-details", details),
+                Route("/api/1.0/transactions", transactions),
+            ]
+        )
+
+
+def test_a_transfer_completing_weeks_after_it_was_made_is_landed_and_kept_on_rerun() -> None:
+    bank = _ScheduledRevolut()
+    first, last = dt.date(2026, 3, 1), dt.date(2026, 3, 3)
+    with serve(bank.app()) as url:
+        cfg = RevolutConfig(url + "/api/1.0", url + "/app-confirm", "cid", make_key_pair().private_pem)
+        tokens = {"access_token": "t", "refresh_token": "r", "expires_at": "2999-01-01T00:00:00+00:00"}
+        with RevolutClient(RevolutAuth(cfg), tokens, retry=FAST) as client:
+            before = extract_window(client, first, last, last)
+            [held_pending] = before.load("revolut_pending_transactions").records
+            created = dt.datetime.fromisoformat(bank.created.replace("Z", "+00:00"))
+            bank.state = "completed"
+            # Without what raw holds, the usual created_at lookback cannot reach it.
+            assert booked_keys(extract_window(client, first, last, last)) == []
+            after = extract_window(
+                client, first, last, last, held=HeldRows(pending_created={held_pending.record_key: created})
+            )
+            assert booked_keys(after) == ["scheduled-1"]
+            assert after.load("revolut_pending_transactions").records == []
+            # Re-running the window later: the pending row is gone, the booked one is held.
+            rerun = extract_window(client, first, last, last, held=HeldRows(booked_earliest_created=created))
+            assert booked_keys(rerun) == ["scheduled-1"]

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from resources.connections import consent_status
 from resources.errors import AuthorizationRequired, ProviderError
 from resources.extract import Extract, TableLoad
+from resources.vault import TokenVault
 from resources.warehouse.loader import LoadResult, land
 from resources.warehouse.quarantine import quarantine
 from resources.warehouse.resource import WarehouseResource
@@ -35,6 +37,23 @@ def provider_failures() -> Iterator[None]:
         ) from None
     except ProviderError as exc:
         raise dg.Failure(description=str(exc), metadata={"provider": exc.provider}) from None
+
+
+def check_consent(
+    context: dg.AssetExecutionContext, vault: TokenVault, provider: str, connection_name: str
+) -> None:
+    """Warn N days before a connection's consent ends (BANKFLOW_CONSENT_WARN_DAYS, default 7);
+    after it ended, fail without retrying: only the user can renew it."""
+    consent = consent_status(vault.consent_expires_at(connection_name))
+    reconnect = f"renew with `bankflow connect {provider}`"
+    if consent.state == "expiring":
+        context.log.warning(f"{provider} connection {connection_name!r}: {consent.message}; {reconnect}")
+    elif consent.state == "expired":
+        raise dg.Failure(
+            description=f"{provider} connection {connection_name!r}: {consent.message}; {reconnect}",
+            metadata={"provider": provider, "connection": connection_name},
+            allow_retries=False,
+        )
 
 
 def land_extract(

@@ -34,13 +34,15 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from resources.call_budget import CallBudget
 from resources.concurrency import map_in_order
 from resources.errors import AccessTokenRejected, AuthorizationRequired, ProviderError, ProviderResponseError
-from resources.extract import Extract, PreviewRow, TableLoad, window_days
+from resources.extract import Extract, PreviewRow, TableLoad, impossible_dates, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
 from resources.warehouse.quarantine import QuarantineItem
 
 PROVIDER = "berlin_group"
+# The transaction's date fields staging casts (bank-contracts §1.5); GoCardless shares the schema.
+DATE_FIELDS = ("bookingDate", "valueDate", "bookingDateTime", "valueDateTime")
 # Amount pattern of the spec (`-?[0-9]{1,14}(\.[0-9]{1,3})?`), checked by parsing, not by float.
 MAX_AMOUNT_DIGITS = 14
 # History caps banks commonly apply, tried in this order when a dateFrom is refused (PERIOD_INVALID):
@@ -634,8 +636,10 @@ def _keep_all(
             day = entry_day(txn) or fetched_on.isoformat()
         else:
             day = txn.get("bookingDate")
-        reason = None
-        if parse_amount(txn) is None:
+        reason = impossible_dates(txn, DATE_FIELDS)
+        if reason is not None:
+            pass
+        elif parse_amount(txn) is None:
             reason = "transactionAmount is missing or not a decimal string with a currency"
         elif day is None or entry_day({"bookingDate": day}) is None:
             reason = "no valid bookingDate" if entity == "transactions" else "no valid bookingDate/valueDate"

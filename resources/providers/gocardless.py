@@ -36,8 +36,9 @@ from resources.errors import (
     ProviderResponseError,
     TransientProviderError,
 )
-from resources.extract import Extract, PreviewRow, TableLoad, window_days
+from resources.extract import Extract, PreviewRow, TableLoad, impossible_dates, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
+from resources.providers.berlin_group import DATE_FIELDS  # the same transaction schema
 from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
@@ -650,7 +651,7 @@ def _keep_all(
                 QuarantineItem(entity, "transaction is not a JSON object", payload, account_id)
             )
             continue
-        reason = amount_problem(txn)
+        reason = impossible_dates(txn, DATE_FIELDS) or amount_problem(txn)
         day = transaction_day(txn)
         if reason is None and allowed_days is not None:
             if day is None:

@@ -311,9 +311,30 @@ class RevolutClient:
                 return
 
 
-def extract_window(client: RevolutClient, first_day: date, last_day: date, fetched_on: date) -> Extract:
+@dataclass(frozen=True)
+class HeldRows:
+    """What raw already holds that tells how far back this run must read by created_at.
+
+    The list filters on created_at, but a transaction books (completed_at) whenever the bank
+    completes it: a scheduled transfer can complete weeks after it was made. Two kinds of row
+    reach past the usual lookback: a pending one we held that has left the pending set since
+    (it completed, or failed), and a booked one already landed on the window's days (a re-run
+    must find it again, or replacing the days would drop it)."""
+
+    pending_created: Mapping[str, datetime] = field(default_factory=dict)
+    booked_earliest_created: datetime | None = None
+
+
+def extract_window(
+    client: RevolutClient,
+    first_day: date,
+    last_day: date,
+    fetched_on: date,
+    held: HeldRows | None = None,
+) -> Extract:
     """Everything one run lands: accounts (+ bank details), balance snapshots, transactions booked in
     the window (and never-booked ones created in it), and the current pending set."""
+    held = held or HeldRows()
     extract = Extract(first_day=first_day, last_day=last_day)
     days = window_days(first_day, last_day)
     accounts, balances = [], []
@@ -333,23 +354,32 @@ def extract_window(client: RevolutClient, first_day: date, last_day: date, fetch
         balances.append(RawRecord(dumps_exact(account), fetched_on.isoformat(), account_id, account_id))
     account_ids = extract.account_refs
 
-    start = _midnight(first_day - timedelta(days=CREATED_LOOKBACK_DAYS))
-    end = _midnight(last_day + timedelta(days=1))
-    booked: list[RawRecord] = []
-    for txn in client.transactions(start, end):
-        record = _classify(extract, txn, account_ids)
-        if record is None or record[0] != "booked":
-            continue  # pending ones come from the pending read below, with the current state
-        if record[1].partition_key in days:
-            booked.append(record[1])
-        # Otherwise it belongs to a day outside this window (booked later, or made earlier).
-
     pending: list[RawRecord] = []
     pending_start = _midnight(fetched_on - timedelta(days=PENDING_LOOKBACK_DAYS))
     for txn in client.transactions(pending_start, None, states=sorted(PENDING_STATES)):
         record = _classify(extract, txn, account_ids)
         if record is not None and record[0] == "pending":
             pending.append(record[1])
+
+    still_pending = {record.record_key for record in pending}
+    reach = [created for txn_id, created in held.pending_created.items() if txn_id not in still_pending]
+    if held.booked_earliest_created is not None:
+        reach.append(held.booked_earliest_created)
+    start = min([_midnight(first_day - timedelta(days=CREATED_LOOKBACK_DAYS)), *reach])
+    end = _midnight(last_day + timedelta(days=1))
+    booked: list[RawRecord] = []
+    booked_ids: set[str] = set()
+    day_set = set(days)
+    for txn in client.transactions(start, end):
+        record = _classify(extract, txn, account_ids)
+        if record is None or record[0] != "booked":
+            continue  # pending ones came from the pending read, with the current state
+        booked_ids.add(record[1].record_key)
+        if record[1].partition_key in day_set:
+            booked.append(record[1])
+        # Otherwise it belongs to a day outside this window (booked later, or made earlier).
+    # Completed between the two reads: booked now, so it must not be counted as pending as well.
+    pending = [record for record in pending if record.record_key not in booked_ids]
 
     extract.loads = [
         TableLoad("revolut_accounts", accounts, ReplaceScope(account_refs=account_ids)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from resources.connections import ConsentStatus, consent_status
+from resources.connections import consent_status
 from resources.errors import AuthorizationRequired
 from resources.http import RetryPolicy
 from resources.providers.truelayer import (
@@ -57,10 +57,6 @@ class TrueLayerResource(dg.ConfigurableResource):
 
     def auth(self) -> TrueLayerAuth:
         return TrueLayerAuth(self.config(), retry=self.retry_policy())
-
-    def consent(self, vault: TokenVault) -> ConsentStatus:
-        tokens = vault.load(self.connection_name)
-        return consent_status(self.auth().consent_expires_at(tokens) if tokens else None)
 
     def open_client(self, vault: TokenVault) -> TrueLayerClient:
         """A data client with a fresh access token, refreshed again if the bank rejects it mid-run."""

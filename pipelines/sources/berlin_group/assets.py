@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
 from resources.providers.berlin_group import PROVIDER, extract_window
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.warehouse.resource import WarehouseResource
@@ -35,7 +35,9 @@ def raw_berlin_group(
     whose daily budget is spent keeps its previous rows until tomorrow's run."""
     window = booking_window(*context.partition_time_window)
     today = datetime.now(UTC).date()
-    with provider_failures(), berlin_group.open_client(warehouse.vault()) as client:
+    vault = warehouse.vault()
+    check_consent(context, vault, PROVIDER, berlin_group.connection_name)
+    with provider_failures(), berlin_group.open_client(vault) as client:
         extract = extract_window(
             client, window.first_day, window.last_day, today, berlin_group.call_budget(warehouse.url)
         )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
 from resources.providers.gocardless import PROVIDER, CallBudgetExhausted, extract_window
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.warehouse.resource import WarehouseResource
@@ -36,6 +36,7 @@ def raw_gocardless(
     budget is spent keeps its previous rows and is named in the `accounts_skipped` metadata."""
     window = booking_window(*context.partition_time_window)
     vault = warehouse.vault()
+    check_consent(context, vault, PROVIDER, gocardless.connection_name)
     try:
         with provider_failures(), gocardless.open_client(vault) as client:
             requisitions = gocardless.requisitions(vault)

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
-from resources.providers.revolut import PROVIDER, extract_window
+from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
+from resources.extract import window_days
+from resources.providers.revolut import PROVIDER, HeldRows, extract_window
 from resources.providers.revolut_resource import RevolutResource
 from resources.warehouse.resource import WarehouseResource
 
@@ -34,6 +35,26 @@ def raw_revolut(
     pending transactions from Revolut Business, and land them in raw in one transaction: either
     every table is replaced or none is."""
     window = booking_window(*context.partition_time_window)
-    with provider_failures(), revolut.open_client(warehouse.vault()) as client:
-        extract = extract_window(client, window.first_day, window.last_day, datetime.now(UTC).date())
+    held = held_rows(warehouse, window_days(window.first_day, window.last_day))
+    vault = warehouse.vault()
+    check_consent(context, vault, PROVIDER, revolut.connection_name)
+    with provider_failures(), revolut.open_client(vault) as client:
+        extract = extract_window(
+            client, window.first_day, window.last_day, datetime.now(UTC).date(), held=held
+        )
     yield from land_extract(context, warehouse, PROVIDER, extract)
+
+
+def held_rows(warehouse: WarehouseResource, days: list[str]) -> HeldRows:
+    """The held rows whose created_at may lie before the usual lookback (see HeldRows)."""
+    with warehouse.connect() as conn:
+        pending = conn.execute(
+            "select record_key, (payload ->> 'created_at')::timestamptz"
+            " from raw.revolut_pending_transactions where payload ->> 'created_at' is not null"
+        ).fetchall()
+        (earliest,) = conn.execute(
+            "select min((payload ->> 'created_at')::timestamptz) from raw.revolut_transactions"
+            " where partition_key = any(%s)",
+            (days,),
+        ).fetchone()
+    return HeldRows(pending_created=dict(pending), booked_earliest_created=earliest)

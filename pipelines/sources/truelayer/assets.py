@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
 from resources.providers.truelayer import PROVIDER, extract_window
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
@@ -38,9 +38,7 @@ def raw_truelayer(
     transaction: either every table is replaced or none is."""
     window = booking_window(*context.partition_time_window)
     vault = warehouse.vault()
-    consent = truelayer.consent(vault)
-    if consent.state == "expiring":
-        context.log.warning(f"TrueLayer {consent.message}: renew with `bankflow connect truelayer`")
+    check_consent(context, vault, PROVIDER, truelayer.connection_name)
     with provider_failures(), truelayer.open_client(vault) as client:
         extract = extract_window(client, window.first_day, window.last_day, datetime.now(UTC).date())
     yield from land_extract(context, warehouse, PROVIDER, extract)
