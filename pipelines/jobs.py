@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.partitions import daily_partitions
-
 daily_pipeline = dg.define_asset_job(
     name="daily_pipeline",
     selection=dg.AssetSelection.all(),
-    partitions_def=daily_partitions,
     description="Extract every source for the partition window, build the dbt models, run the checks.",
 )
