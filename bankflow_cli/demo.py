@@ -118,6 +118,9 @@ def use_sandbox(sandbox: Sandbox) -> None:
             "BANKFLOW_GOCARDLESS_BASE_URL": f"{sandbox.urls['gocardless']}/api/v2",
             "BANKFLOW_GOCARDLESS_SECRET_ID": sandbox.client_id,
             "BANKFLOW_GOCARDLESS_SECRET_KEY": sandbox.client_secret,
+            "BANKFLOW_RAZORPAY_BASE_URL": f"{sandbox.urls['razorpay']}/v1",
+            "BANKFLOW_RAZORPAY_KEY_ID": sandbox.client_id,
+            "BANKFLOW_RAZORPAY_KEY_SECRET": sandbox.client_secret,
         }
     )
 

@@ -9,6 +9,7 @@ from pipelines.quality.checks import gx_fct_transactions
 from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
 from pipelines.sources.gocardless.assets import raw_gocardless
+from pipelines.sources.razorpay.assets import raw_razorpay
 from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_models
@@ -21,6 +22,7 @@ def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
             raw_berlin_group,
             raw_revolut,
             raw_gocardless,
+            raw_razorpay,
             dbt_models,
             dbt_incremental_models,
         ],

@@ -11,6 +11,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.gocardless_resource import GoCardlessResource
+from resources.providers.razorpay_resource import RazorpayResource
 from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
@@ -45,6 +46,11 @@ def resources_from_env() -> dict[str, object]:
             base_url=dg.EnvVar("BANKFLOW_GOCARDLESS_BASE_URL"),
             secret_id=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_ID"),
             secret_key=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_KEY"),
+        ),
+        "razorpay": RazorpayResource(
+            base_url=dg.EnvVar("BANKFLOW_RAZORPAY_BASE_URL"),
+            key_id=dg.EnvVar("BANKFLOW_RAZORPAY_KEY_ID"),
+            key_secret=dg.EnvVar("BANKFLOW_RAZORPAY_KEY_SECRET"),
         ),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt")

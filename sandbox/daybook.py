@@ -38,6 +38,7 @@ from sandbox.catalogue import (
 )
 from sandbox.layout import external_iban, stable_hex
 from sandbox.model import Account, WorldTransaction
+from sandbox.razorpay_ledger import MERCHANT_KEY, settlement_on
 
 CARD_LAG_DAYS = (0, 1, 2, 3)
 _CARD_LAG_WEIGHTS = (15, 55, 20, 10)
@@ -57,6 +58,7 @@ def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> li
     _revolut_business_day(book)
     _dutch_day(book)
     _credit_card_day(book)
+    _indian_merchant_day(book)
     return book.rows
 
 
@@ -131,6 +133,7 @@ class _DayBook:
         counterparty_account: str | None = None,
         lag: int = 0,
         transfer_group: str | None = None,
+        reference: str | None = None,
     ) -> WorldTransaction:
         account = self.accounts[account_key]
         other = self.accounts[counterparty_account] if counterparty_account else None
@@ -152,6 +155,7 @@ class _DayBook:
             true_category=true_category,
             transfer_group=transfer_group,
             status="booked",
+            reference=reference,
         )
         self.rows.append(row)
         return row
@@ -481,3 +485,67 @@ def _credit_card_day(book: _DayBook) -> None:
             "BARCLAYCARD PAYMENT",
             "PAYMENT RECEIVED - THANK YOU",
         )
+
+
+_INR_SUPPLIERS = ("Sri Murugan Weavers", "Pochampally Handloom Co-op", "Surat Silk Mills", "Delhivery Ltd")
+_INR_CUSTOMERS = ("Fabindia Overseas Pvt Ltd", "Taj Boutique Hotels", "Craftsvilla Retail LLP")
+
+
+def _indian_merchant_day(book: _DayBook) -> None:
+    """Kaveri Handlooms' HDFC current account: Razorpay settlements (NEFT credits carrying the UTR),
+    the odd wholesale customer paying by NEFT, suppliers, rent, payroll and bank charges."""
+    account = MERCHANT_KEY
+    settlement = settlement_on(book.seed, book.day)
+    if settlement is not None:
+        book.add(
+            account,
+            "razorpay-settlement",
+            settlement.amount,
+            f"NEFT CR-YESB0CMSNOC-RAZORPAY SOFTWARE PVT LTD-{settlement.utr}",
+            "CREDIT",
+            "sales",
+            counterparty="Razorpay Software Pvt Ltd",
+            reference=settlement.utr,
+        )
+    rng = book.rng(account)
+    if book.weekday:
+        for index in range(_poisson(rng, 0.15)):
+            customer = rng.choice(_INR_CUSTOMERS)
+            utr = f"ICICN{book.day:%y}{book.day.timetuple().tm_yday:03d}{rng.randrange(10**6):06d}"
+            book.add(
+                account,
+                f"wholesale:{index}",
+                rng.randrange(2500000, 20000001, 100),
+                f"NEFT CR-ICIC0000104-{customer.upper()}-{utr}",
+                "CREDIT",
+                "sales",
+                counterparty=customer,
+                reference=utr,
+            )
+        for index in range(_poisson(rng, 1.0)):
+            supplier = rng.choice(_INR_SUPPLIERS)
+            book.add(
+                account,
+                f"supplier:{index}",
+                -rng.randrange(5000000, 40000001, 100),
+                f"NEFT DR-{supplier.upper()}-INV{rng.randrange(1000, 10000)}",
+                "TRANSFER",
+                "suppliers",
+                counterparty=supplier,
+            )
+    if scheduled(book.day, 5):
+        book.add(
+            account,
+            "rent",
+            -18500000,
+            "NEFT DR-LAKSHMI ESTATES-RENT",
+            "STANDING_ORDER",
+            "rent",
+            counterparty="Lakshmi Estates",
+        )
+    if scheduled(book.day, 28, roll="prev"):
+        minor = book.monthly_rng(f"payroll:{account}").randrange(42000000, 56000001, 100000)
+        book.add(account, "payroll", -minor, "SALARY BULK UPLOAD KAVERI STAFF", "TRANSFER", "payroll")
+    if book.day.day == FEE_DAY:
+        minor = book.monthly_rng(f"fee:{account}").randrange(50000, 150001, 100)
+        book.add(account, "fee", -minor, "CHARGES FOR NEFT/RTGS AND SMS ALERTS", "FEE_CHARGE", "fees")

@@ -21,6 +21,8 @@ BANKS: dict[str, Bank] = {
     "bt": Bank("ro-btrl", "Banca Transilvania", "BTRL", "BTRLRO22", ""),
     "revolut_business": Bank("revolut-business", "Revolut Business", "REVO", "REVOGB21", "04"),
     "ing": Bank("ING_INGBNL2A", "ING", "INGB", "INGBNL2A", ""),
+    # An Indian bank, reached through its own REST API (the declarative "hdfc" connector).
+    "hdfc": Bank("hdfc", "HDFC Bank", "HDFC", "HDFCINBB", ""),
 }
 
 _PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
@@ -28,6 +30,8 @@ _PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
     ("bogdan", "Bogdan Popescu", "person"),
     ("chloe", "Chloe Dubois", "person"),
     ("northwind", "Northwind Trading Ltd", "company"),
+    # An Indian online shop taking payments through Razorpay (sandbox.razorpay_ledger).
+    ("kaveri", "Kaveri Handlooms Pvt Ltd", "company"),
 )
 
 
@@ -128,6 +132,18 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
     _AccountSpec(
         "chloe-ing", "chloe", "ing", "EUR", "TRANSACTION", "Betaalrekening", (1500, 4000), 0, ("gocardless",)
     ),
+    # Kaveri's Razorpay settlements arrive here as NEFT credits carrying the settlement UTR.
+    _AccountSpec(
+        "kaveri-hdfc",
+        "kaveri",
+        "hdfc",
+        "INR",
+        "TRANSACTION",
+        "Current Account",
+        (300000, 600000),
+        0,
+        ("hdfc",),
+    ),
 )
 
 
@@ -166,6 +182,9 @@ def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
         iban = make_iban("RO", f"BTRL{rng.randrange(10**16):016d}")
     elif spec.bank == "ing":
         iban = make_iban("NL", f"INGB{rng.randrange(10**10):010d}")
+    elif spec.bank == "hdfc":
+        # India has no IBANs: a 14-digit HDFC account number (the IFSC names the branch).
+        number = f"{rng.randrange(10**13, 10**14)}"
     elif spec.currency == "EUR" and spec.bank in ("revolut", "revolut_business"):
         # Revolut's EUR accounts carry Lithuanian IBANs: LTkk + 5-digit bank code + 11-digit account.
         iban = make_iban("LT", f"32500{rng.randrange(10**11):011d}")

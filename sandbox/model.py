@@ -63,7 +63,7 @@ class Account:
     owner_party_id: str
     owner_name: str
     bank: Bank
-    iban: str | None  # None for cards
+    iban: str | None  # None for cards and Indian accounts (India has no IBANs)
     sort_code: str | None  # "04-00-04"; None for non-UK accounts and cards
     number: str | None  # for a card, the last four digits
     swift_bic: str
@@ -108,6 +108,9 @@ class WorldTransaction:
     true_category: str  # one of TRUE_CATEGORIES
     transfer_group: str | None  # shared by the two legs of a transfer between one owner's accounts
     status: Status
+    # The bank's reference for the movement when it has one worth matching on (e.g. the NEFT UTR
+    # of a Razorpay settlement credit); None for everything else.
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,3 +121,15 @@ class AnswerKeyEntry:
     account_id: str
     true_category: str
     transfer_group: str | None
+
+
+@dataclass(frozen=True)
+class SettlementAnswerKeyEntry:
+    """Which payment-gateway settlement one bank credit pays out (ground truth for reconciliation)."""
+
+    world_id: str  # the bank credit
+    account_id: str
+    settlement_id: str
+    utr: str
+    amount: Decimal  # the settlement amount in rupees = the credit's amount
+    settled_on: dt.date

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from sandbox.berlin_group import build_berlin_group_app
 from sandbox.gocardless import build_gocardless_app
+from sandbox.razorpay import build_razorpay_app
 from sandbox.revolut import build_revolut_app
 from sandbox.state import SandboxState
 from sandbox.truelayer import API_PREFIX, build_truelayer_app
@@ -28,6 +29,7 @@ PROVIDER_APPS: dict[str, AppFactory] = {
     "berlin_group": build_berlin_group_app,
     "revolut": build_revolut_app,
     "gocardless": build_gocardless_app,
+    "razorpay": build_razorpay_app,
 }
 
 _STARTUP_TIMEOUT = 10.0

@@ -13,9 +13,17 @@ import threading
 from collections import defaultdict
 from decimal import Decimal
 
-from sandbox.daybook import CARD_LAG_DAYS, generate_day
+from sandbox.daybook import CARD_LAG_DAYS, generate_day, minor_to_decimal
 from sandbox.layout import build_accounts, build_parties
-from sandbox.model import TRUE_CATEGORIES, Account, AnswerKeyEntry, Party, WorldTransaction
+from sandbox.model import (
+    TRUE_CATEGORIES,
+    Account,
+    AnswerKeyEntry,
+    Party,
+    SettlementAnswerKeyEntry,
+    WorldTransaction,
+)
+from sandbox.razorpay_ledger import MERCHANT_KEY, RazorpayMerchant, settlement_on
 
 __all__ = [
     "TRUE_CATEGORIES",
@@ -23,6 +31,7 @@ __all__ = [
     "AnswerKeyEntry",
     "HISTORY_DAYS",
     "Party",
+    "SettlementAnswerKeyEntry",
     "World",
     "WorldTransaction",
 ]
@@ -52,6 +61,8 @@ class World:
         self.accounts: list[Account] = build_accounts(seed)
         self._by_id = {account.account_id: account for account in self.accounts}
         self._by_key = {account.key: account for account in self.accounts}
+        # The Razorpay merchant's gateway ledger; its settlements are credits on its bank account.
+        self.razorpay = RazorpayMerchant(seed, self.history_start, self.today)
         self._generated: set[dt.date] = set()
         # account_id -> booking date -> booked rows (sorted once the day is complete)
         self._booked: dict[str, dict[dt.date, list[WorldTransaction]]] = defaultdict(
@@ -136,6 +147,24 @@ class World:
             for account in self.accounts
             for txn in self.booked(account.account_id, start, end)
         }
+
+    def settlement_answer_key(self, start: dt.date, end: dt.date) -> dict[str, SettlementAnswerKeyEntry]:
+        """Which Razorpay settlement each bank credit booked in [start, end) pays out, by world id."""
+        account = self._by_key[MERCHANT_KEY]
+        key = {}
+        for txn in self.booked(account.account_id, start, end):
+            assert txn.booking_date is not None
+            settlement = settlement_on(self.seed, txn.booking_date) if txn.reference else None
+            if settlement is not None and settlement.utr == txn.reference:
+                key[txn.world_id] = SettlementAnswerKeyEntry(
+                    world_id=txn.world_id,
+                    account_id=account.account_id,
+                    settlement_id=settlement.settlement_id,
+                    utr=settlement.utr,
+                    amount=minor_to_decimal(settlement.amount),
+                    settled_on=settlement.day,
+                )
+        return key
 
     def transfer_pairs(self, start: dt.date, end: dt.date) -> list[tuple[str, str]]:
         """(outgoing leg, incoming leg) world ids of internal transfers booked in [start, end)."""

@@ -19,6 +19,7 @@ from pipelines.definitions import build_definitions
 from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.gocardless_resource import GoCardlessResource
+from resources.providers.razorpay_resource import RazorpayResource
 from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.vault import generate_secret_key
@@ -130,7 +131,7 @@ def connected_truelayer(truelayer: TrueLayerResource, connected_banks: None) -> 
 
 @pytest.fixture(scope="session")
 def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]:
-    """Berlin Group, Revolut and GoCardless on the sandbox, with fast retries and no pacing."""
+    """Berlin Group, Revolut, GoCardless and Razorpay on the sandbox, with fast retries and no pacing."""
     return {
         "berlin_group": BerlinGroupResource(
             base_url=os.environ["BANKFLOW_BERLIN_GROUP_BASE_URL"],
@@ -153,6 +154,12 @@ def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]
             secret_id=sandbox.client_id,
             secret_key=sandbox.client_secret,
             calls_per_day=TEST_CALLS_PER_DAY,
+            **FAST_RETRIES,
+        ),
+        "razorpay": RazorpayResource(
+            base_url=os.environ["BANKFLOW_RAZORPAY_BASE_URL"],
+            key_id=sandbox.client_id,
+            key_secret=sandbox.client_secret,
             **FAST_RETRIES,
         ),
     }

@@ -24,6 +24,9 @@ PLACEHOLDER_ENV = {
     "BANKFLOW_GOCARDLESS_BASE_URL": "https://gocardless.example/api/v2",
     "BANKFLOW_GOCARDLESS_SECRET_ID": "placeholder",
     "BANKFLOW_GOCARDLESS_SECRET_KEY": "placeholder",
+    "BANKFLOW_RAZORPAY_BASE_URL": "https://razorpay.example/v1",
+    "BANKFLOW_RAZORPAY_KEY_ID": "placeholder",
+    "BANKFLOW_RAZORPAY_KEY_SECRET": "placeholder",
 }
 
 
@@ -41,6 +44,9 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
         "raw_berlin_group_transactions",
         "raw_revolut_transactions",
         "raw_gocardless_transactions",
+        "raw_razorpay_payments",
+        "raw_razorpay_settlement_recon",
+        "stg_razorpay__settlement_recon_items",
         "stg_truelayer__transactions",
         "int_transactions_unioned",
         "fct_transactions",

@@ -7,6 +7,8 @@ from resources.providers.berlin_group import BerlinGroupConfig
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.gocardless import GoCardlessConfig
 from resources.providers.gocardless_resource import GoCardlessResource
+from resources.providers.razorpay import RazorpayConfig
+from resources.providers.razorpay_resource import RazorpayResource
 from resources.providers.revolut import RevolutConfig
 from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer import TrueLayerConfig
@@ -28,6 +30,8 @@ def test_no_secret_in_reprs() -> None:
         RevolutResource(api_url="https://a", consent_url="https://b", client_id="id", private_key_pem=SECRET),
         GoCardlessConfig("https://a", "id", SECRET),
         GoCardlessResource(base_url="https://a", secret_id="id", secret_key=SECRET),
+        RazorpayConfig("https://a", "rzp_test_id", SECRET),
+        RazorpayResource(base_url="https://a", key_id="rzp_test_id", key_secret=SECRET),
         WarehouseResource(database_url=f"postgresql://u:{SECRET}@h/db", secret_key=SECRET),
     ]
     for obj in objects:

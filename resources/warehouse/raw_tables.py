@@ -37,6 +37,12 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "gocardless_transactions",
         "gocardless_pending_transactions",
     ),
+    "razorpay": (
+        "razorpay_payments",
+        "razorpay_refunds",
+        "razorpay_settlements",
+        "razorpay_settlement_recon",
+    ),
 }
 
 
