@@ -15,10 +15,13 @@ class ProviderError(Exception):
 
 
 class AuthorizationRequired(ProviderError):
-    """Needs a person: consent expired or revoked, credentials rejected."""
+    """Needs a person: consent expired or revoked, credentials rejected.
 
-    def __init__(self, provider: str, message: str) -> None:
-        super().__init__(provider, f"{message}. Reconnect with: bankflow connect {provider}")
+    `fix` says what that person does; by default, reconnect (sources with fixed API keys and
+    no consent name the settings to correct instead)."""
+
+    def __init__(self, provider: str, message: str, fix: str | None = None) -> None:
+        super().__init__(provider, f"{message}. {fix or f'Reconnect with: bankflow connect {provider}'}")
 
 
 class TransientProviderError(ProviderError):

@@ -62,10 +62,10 @@ class KeysRejected(AuthorizationRequired):
     """Razorpay refused the API keys. There is no consent to renew: the keys must be fixed."""
 
     def __init__(self, detail: str) -> None:
-        ProviderError.__init__(
-            self,
+        super().__init__(
             PROVIDER,
-            f"{detail}; check BANKFLOW_RAZORPAY_KEY_ID and BANKFLOW_RAZORPAY_KEY_SECRET "
+            detail,
+            fix="Check BANKFLOW_RAZORPAY_KEY_ID and BANKFLOW_RAZORPAY_KEY_SECRET "
             "(Dashboard > Account & Settings > API Keys)",
         )
 
