@@ -25,6 +25,7 @@ from bankflow_cli.provider_config import (
 )
 from bankflow_cli.runtime import ensure_secret_key, prepare_runtime
 from resources.call_budget import CallBudget
+from resources.providers.rest_bank_config import RestBank, configured_rest_banks
 from resources.settings import load_settings
 from resources.vault import TokenVault
 from resources.warehouse.raw_tables import all_raw_tables
@@ -123,6 +124,27 @@ def use_sandbox(sandbox: Sandbox) -> None:
             "BANKFLOW_RAZORPAY_KEY_SECRET": sandbox.client_secret,
         }
     )
+    for bank in configured_rest_banks():
+        if bank.name in sandbox.urls:
+            os.environ.update(
+                rest_bank_sandbox_env(bank, sandbox.urls[bank.name], sandbox.client_id, sandbox.client_secret)
+            )
+
+
+def rest_bank_sandbox_env(bank: RestBank, url: str, client_id: str, client_secret: str) -> dict[str, str]:
+    """A declarative bank's base URL and secret variables for its sandbox app: API keys and client
+    ids are the sandbox's client id, tokens and client secrets its client secret."""
+    auth = bank.auth
+    env = {bank.base_url_env: url} if bank.base_url_env else {}
+    for attr, value in (
+        ("api_key_env", client_id),
+        ("client_id_env", client_id),
+        ("token_env", client_secret),
+        ("client_secret_env", client_secret),
+    ):
+        if name := getattr(auth, attr, None):
+            env[name] = value
+    return env
 
 
 def connect_sandbox_banks(database_url: str, secret_key: str) -> None:

@@ -10,6 +10,7 @@ from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
 from pipelines.sources.gocardless.assets import raw_gocardless
 from pipelines.sources.razorpay.assets import raw_razorpay
+from pipelines.sources.rest.assets import raw_rest_banks
 from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_models
@@ -23,6 +24,7 @@ def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
             raw_revolut,
             raw_gocardless,
             raw_razorpay,
+            *raw_rest_banks,
             dbt_models,
             dbt_incremental_models,
         ],

@@ -12,6 +12,7 @@ from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.providers.razorpay_resource import RazorpayResource
+from resources.providers.rest_bank_resource import RestBanksResource
 from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
@@ -52,6 +53,8 @@ def resources_from_env() -> dict[str, object]:
             key_id=dg.EnvVar("BANKFLOW_RAZORPAY_KEY_ID"),
             key_secret=dg.EnvVar("BANKFLOW_RAZORPAY_KEY_SECRET"),
         ),
+        # Each declarative REST bank's URL and secret names are in its connectors/rest/ file.
+        "rest_banks": RestBanksResource(),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt")
         ),

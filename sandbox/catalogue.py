@@ -230,3 +230,31 @@ RON_BILLS: tuple[Bill, ...] = (
     Bill(10, "Enel Energie Muntenia", "ENEL ENERGIE MUNTENIA", 12000, 26000),
     Bill(14, "Digi Romania", "DIGI ROMANIA SA", 4500, 4500),
 )
+
+
+# Kaveri Handlooms' showroom (Chennai): what its ICICI and SBI accounts see. Amounts in paise.
+INR_MERCHANTS: tuple[Merchant, ...] = (
+    Merchant("Swiggy", "SWIGGY", "5814", "eating_out", 15000, 45000, 250000, 4),
+    Merchant("Uber India", "UBER INDIA SYSTEMS", "4121", "transport", 12000, 35000, 150000, 3),
+    Merchant("Indian Oil", "IOCL FUEL STATION", "5541", "transport", 100000, 300000, 600000, 2),
+    Merchant("Amazon India", "AMAZON PAY INDIA", "5942", "shopping", 49900, 250000, 1500000, 3),
+    Merchant("IndiGo", "INDIGO AIRLINES", "4511", "transport", 350000, 700000, 2000000, 0.6),
+)
+INR_UPI_PAYERS: tuple[str, ...] = (
+    "ANANYA RAO",
+    "K SUBRAMANIAN",
+    "PRIYA NAIR",
+    "MEENAKSHI SUNDARAM",
+    "ARJUN MENON",
+    "LAKSHMI VENKATESH",
+    "DIVYA IYER",
+)
+INR_SUPPLIERS: tuple[BusinessPartner, ...] = (
+    BusinessPartner("Arani Silk Weavers Co-op", "ARANI SILK WEAVERS", "IN"),
+    BusinessPartner("Kanchi Zari Works", "KANCHI ZARI WORKS", "IN"),
+    BusinessPartner("Blue Dart Express Ltd", "BLUE DART EXPRESS", "IN"),
+)
+INR_BILLS: tuple[Bill, ...] = (
+    Bill(7, "TANGEDCO", "NACH/TANGEDCO/ELECTRICITY", 400000, 900000),
+    Bill(11, "BSNL", "NACH/BSNL/BROADBAND", 117900, 117900),
+)

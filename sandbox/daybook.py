@@ -25,6 +25,10 @@ from sandbox.catalogue import (
     GBP_CUSTOMERS,
     GBP_MERCHANTS,
     GBP_SUPPLIERS,
+    INR_BILLS,
+    INR_MERCHANTS,
+    INR_SUPPLIERS,
+    INR_UPI_PAYERS,
     PEOPLE,
     RON_BILLS,
     RON_MERCHANTS,
@@ -57,6 +61,7 @@ def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> li
     _romanian_day(book)
     _revolut_business_day(book)
     _dutch_day(book)
+    _indian_showroom_day(book)
     _credit_card_day(book)
     _indian_merchant_day(book)
     return book.rows
@@ -469,6 +474,76 @@ def _dutch_day(book: _DayBook) -> None:
     if scheduled(book.day, 5):
         minor = book.monthly_rng("transfer:chloe-ing").randrange(5000, 20001, 2500)
         book.transfer("to-ing", "chloe-eur", account, minor, "TO C DUBOIS ING", "VAN C DUBOIS")
+
+
+def _indian_showroom_day(book: _DayBook) -> None:
+    """Kaveri's showroom: UPI collections and a debit card on ICICI, swept every Friday to SBI,
+    which pays the utilities, the odd supplier by RTGS, and gives the cash for the till."""
+    icici, sbi = "kaveri-icici", "kaveri-sbi"
+    rng = book.rng(icici)
+    for index in range(_poisson(rng, 3.0 * (1.3 if not book.weekday else 1.0))):
+        payer = rng.choice(INR_UPI_PAYERS)
+        rrn = rng.randrange(10**11, 10**12)
+        book.add(
+            icici,
+            f"upi:{index}",
+            round(rng.triangular(20000, 1500000, 250000)),
+            f"UPI/CR/{rrn}/{payer}/SAREE PURCHASE",
+            "CREDIT",
+            "sales",
+            counterparty=payer.title(),
+        )
+    _card_spend(book, icici, INR_MERCHANTS, 0.3)
+    if book.day.weekday() == 4:
+        minor = rng.randrange(10000000, 14000001, 100000)
+        ref = rng.randrange(10**11, 10**12)
+        book.transfer(
+            "sweep",
+            icici,
+            sbi,
+            minor,
+            f"IMPS/P2A/{ref}/KAVERI HANDLOOMS SBI",
+            f"IMPS/P2A/{ref}/KAVERI HANDLOOMS ICICI",
+        )
+    if book.day.day == FEE_DAY:
+        minor = book.monthly_rng(f"fee:{icici}").randrange(23600, 59001, 100)
+        book.add(icici, "fee", -minor, "UPI MERCHANT CHARGES INCL GST", "FEE_CHARGE", "fees")
+
+    rng = book.rng(sbi)
+    for bill in INR_BILLS:
+        if scheduled(book.day, bill.day):
+            minor = round(book.monthly_rng(f"bill:{sbi}:{bill.payee}").uniform(bill.low, bill.high))
+            book.add(
+                sbi,
+                f"bill:{bill.payee}",
+                -minor,
+                bill.description,
+                bill.transaction_category,
+                bill.true_category,
+                counterparty=bill.payee,
+            )
+    if book.weekday and rng.random() < 0.1:
+        supplier = rng.choice(INR_SUPPLIERS)
+        book.add(
+            sbi,
+            "supplier",
+            -rng.randrange(5000000, 30000001, 100),
+            f"RTGS DR-{supplier.statement_name}-INV{rng.randrange(1000, 10000)}",
+            "TRANSFER",
+            "suppliers",
+            counterparty=supplier.name,
+        )
+    if rng.random() < 0.08:
+        book.add(
+            sbi,
+            "atm",
+            -rng.randrange(200000, 2000001, 50000),
+            "ATM WDL SBI ATM T NAGAR CHENNAI",
+            "ATM",
+            "cash",
+            mcc="6011",
+            lag=rng.choice((0, 1)),
+        )
 
 
 def _credit_card_day(book: _DayBook) -> None:

@@ -20,6 +20,9 @@ BANKS: dict[str, Bank] = {
     # Reached through Berlin Group PSD2 (and GoCardless), not UK open banking.
     "bt": Bank("ro-btrl", "Banca Transilvania", "BTRL", "BTRLRO22", ""),
     "revolut_business": Bank("revolut-business", "Revolut Business", "REVO", "REVOGB21", "04"),
+    # Indian banks reached through their own REST APIs (declarative connectors, connectors/rest/).
+    "icici": Bank("icici", "ICICI Bank", "ICIC", "ICICINBB", ""),
+    "sbi": Bank("sbi", "State Bank of India", "SBIN", "SBININBB", ""),
     "ing": Bank("ING_INGBNL2A", "ING", "INGB", "INGBNL2A", ""),
     # An Indian bank, reached through its own REST API (the declarative "hdfc" connector).
     "hdfc": Bank("hdfc", "HDFC Bank", "HDFC", "HDFCINBB", ""),
@@ -144,7 +147,25 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
         0,
         ("hdfc",),
     ),
+    # Kaveri's showroom takes UPI payments on ICICI and sweeps them weekly to SBI, which pays the bills.
+    _AccountSpec(
+        "kaveri-icici",
+        "kaveri",
+        "icici",
+        "INR",
+        "TRANSACTION",
+        "Collections Account",
+        (150000, 400000),
+        0,
+        ("icici",),
+    ),
+    _AccountSpec(
+        "kaveri-sbi", "kaveri", "sbi", "INR", "TRANSACTION", "Current Account", (500000, 1000000), 0, ("sbi",)
+    ),
 )
+
+
+_INDIAN_ACCOUNT_DIGITS = {"icici": 12, "sbi": 11}
 
 
 def stable_hex(*parts: object, length: int = 8) -> str:
@@ -177,6 +198,10 @@ def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
     sort_code = number = iban = None
     if spec.account_type == "CREDIT_CARD":
         number = f"{rng.randrange(10**4):04d}"
+    elif spec.bank in _INDIAN_ACCOUNT_DIGITS:
+        # No IBANs in India: the bank's own account number (ICICI 12 digits, SBI 11).
+        digits = _INDIAN_ACCOUNT_DIGITS[spec.bank]
+        number = f"{rng.randrange(10 ** (digits - 1), 10**digits)}"
     elif spec.bank == "bt":
         # RO IBAN: ROkk + 4-letter bank code + 16 alphanumerics.
         iban = make_iban("RO", f"BTRL{rng.randrange(10**16):016d}")

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from sandbox.berlin_group import build_berlin_group_app
 from sandbox.gocardless import build_gocardless_app
 from sandbox.razorpay import build_razorpay_app
+from sandbox.rest_banks import build_hdfc_app, build_icici_app, build_sbi_app
 from sandbox.revolut import build_revolut_app
 from sandbox.state import SandboxState
 from sandbox.truelayer import API_PREFIX, build_truelayer_app
@@ -30,6 +31,10 @@ PROVIDER_APPS: dict[str, AppFactory] = {
     "revolut": build_revolut_app,
     "gocardless": build_gocardless_app,
     "razorpay": build_razorpay_app,
+    # Bank REST APIs of the reconciliation seed's three styles (sandbox.rest_banks).
+    "hdfc": build_hdfc_app,
+    "icici": build_icici_app,
+    "sbi": build_sbi_app,
 }
 
 _STARTUP_TIMEOUT = 10.0

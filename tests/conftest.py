@@ -20,6 +20,7 @@ from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.providers.razorpay_resource import RazorpayResource
+from resources.providers.rest_bank_resource import RestBanksResource
 from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.vault import generate_secret_key
@@ -162,6 +163,8 @@ def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]
             key_secret=sandbox.client_secret,
             **FAST_RETRIES,
         ),
+        # The declarative REST banks: URLs and secrets from the env use_sandbox set per connector file.
+        "rest_banks": RestBanksResource(timeout_seconds=TEST_TIMEOUT_SECONDS, **FAST_RETRIES),
     }
 
 

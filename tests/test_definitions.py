@@ -62,6 +62,28 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "raw_truelayer_transactions" in _ancestors(graph, fct)
 
 
+def test_every_rest_bank_feeds_the_marts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each connectors/rest/ bank's extract is upstream of its staging and the marts (so a run orders
+    it before dbt), with its own pool; the shared table itself is no asset of its own."""
+    for name, value in PLACEHOLDER_ENV.items():
+        monkeypatch.setenv(name, value)
+    definitions = importlib.import_module("pipelines.definitions")
+    repository = definitions.defs.get_repository_def()
+    graph = repository.asset_graph
+    keys = {key.to_user_string(): key for key in graph.get_all_asset_keys()}
+    assert "raw_rest_transactions" not in keys
+    for model in ("stg_rest__transactions", "fct_transactions", "dim_accounts", "fct_balances"):
+        ancestors = _ancestors(graph, keys[model])
+        for bank in ("hdfc", "icici", "sbi"):
+            assert {f"raw_rest_{bank}_transactions", f"raw_rest_{bank}_accounts"} & ancestors, (model, bank)
+    for bank in ("hdfc", "icici", "sbi"):
+        node = graph.get(keys[f"raw_rest_{bank}_transactions"])
+        assert node.partitions_def is not None
+        assert repository.assets_defs_by_key[keys[f"raw_rest_{bank}_transactions"]].op.pools == {
+            f"rest_{bank}"
+        }
+
+
 def _ancestors(graph, key) -> set[str]:  # noqa: ANN001 - Dagster's asset graph and key
     seen: set[str] = set()
     frontier = [key]

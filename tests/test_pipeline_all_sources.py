@@ -11,6 +11,8 @@ from pipeline_runs import rows, run_window
 from sandbox.server import Sandbox
 
 SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless"}
+# The declarative REST banks (connectors/rest/*.yaml): assets raw_rest_<bank>_*, source = the bank.
+REST_BANKS = {"hdfc", "icici", "sbi"}
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +25,7 @@ def test_every_source_lands_and_every_check_passes(run: dg.ExecuteInProcessResul
     assert run.success
     landed = {event.asset_key.to_user_string() for event in run.get_asset_materialization_events()}
     assert {f"raw_{source}_transactions" for source in SOURCES} <= landed
+    assert {f"raw_rest_{bank}_transactions" for bank in REST_BANKS} <= landed
     assert [e.check_name for e in run.get_asset_check_evaluations() if not e.passed] == []
 
 
@@ -43,6 +46,6 @@ def test_one_account_row_per_real_account(
 
 def test_the_canonical_marts_hold_every_source(run: dg.ExecuteInProcessResult, database_url: str) -> None:
     transactions = {r[0] for r in rows(database_url, "select distinct source from marts.fct_transactions")}
-    assert transactions == SOURCES
+    assert transactions == SOURCES | REST_BANKS
     balances = {r[0] for r in rows(database_url, "select distinct source from marts.fct_balances")}
-    assert balances == SOURCES
+    assert balances == SOURCES | REST_BANKS

@@ -59,6 +59,28 @@ def test_land_replaces_only_its_scope(conn: psycopg.Connection) -> None:
     assert [r[2] for r in table_rows(conn)] == ["a", "b2", "c"]
 
 
+def test_land_replaces_only_its_own_sources_rows(conn: psycopg.Connection) -> None:
+    """Sources sharing a table (the REST banks in raw.rest_*) never replace each other's rows,
+    even when their account ids coincide."""
+    scope = ReplaceScope(partition_keys=["2026-01-01"], account_refs=["acc-1"])
+
+    def load_as(source: str, key: str) -> None:
+        land(
+            conn,
+            table="loader_test",
+            source=source,
+            records=[record(key, "2026-01-01")],
+            scope=scope,
+            run_id="run",
+            fetched_at=NOW,
+        )
+
+    load_as("bank_a", "bank_a-1")
+    load_as("bank_b", "bank_b-1")
+    load_as("bank_a", "bank_a-2")
+    assert [r[2] for r in table_rows(conn)] == ["bank_a-2", "bank_b-1"]
+
+
 def test_landing_twice_gives_the_same_table(conn: psycopg.Connection) -> None:
     records = [record("a", "2026-01-01"), record("b", "2026-01-01")]
     scope = ReplaceScope(partition_keys=["2026-01-01"])

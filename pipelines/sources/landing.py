@@ -17,10 +17,20 @@ from resources.warehouse.resource import WarehouseResource
 
 def raw_asset_specs(tables: Mapping[str, str]) -> list[dg.AssetSpec]:
     """One asset per raw table (`raw_<table>`), described for the UI."""
-    return [
-        dg.AssetSpec(f"raw_{table}", description=description, group_name="raw", kinds={"postgres"})
-        for table, description in tables.items()
-    ]
+    return [raw_asset_spec(table, description) for table, description in tables.items()]
+
+
+def raw_asset_spec(table: str, description: str, key: str | None = None) -> dg.AssetSpec:
+    """The asset of `raw.<table>` (`raw_<table>`), or under its own `key` one source's rows of a
+    table several sources share. Its table name is in the metadata either way."""
+    return dg.AssetSpec(
+        key or f"raw_{table}",
+        description=description,
+        group_name="raw",
+        kinds={"postgres"},
+        # dagster/table_name: the standard key the UI shows as the asset's table.
+        metadata={"dagster/table_name": f"raw.{table}"},
+    )
 
 
 @contextmanager
@@ -57,10 +67,14 @@ def check_consent(
 
 
 def land_extract(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, source: str, extract: Extract
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    source: str,
+    extract: Extract,
+    asset_keys: Mapping[str, str] | None = None,
 ) -> Iterator[dg.MaterializeResult]:
     """Replace every table of the extract and store its rejects, all in one transaction, then
-    report each table as a materialization."""
+    report each table as a materialization (of `raw_<table>`, or of `asset_keys[table]`)."""
     fetched_at = datetime.now(UTC)
     run_id = context.run.run_id
     with warehouse.connect() as conn, conn.transaction():
@@ -81,7 +95,8 @@ def land_extract(
         context.log.warning(f"{quarantined} {source} records quarantined (ops.quarantine, run {run_id})")
     for load in extract.loads:
         yield dg.MaterializeResult(
-            asset_key=f"raw_{load.table}", metadata=_metadata(load, results[load.table], extract, quarantined)
+            asset_key=(asset_keys or {}).get(load.table, f"raw_{load.table}"),
+            metadata=_metadata(load, results[load.table], extract, quarantined),
         )
 
 

@@ -10,11 +10,14 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.partitions import booking_window, daily_partitions
+from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.project import dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
 from resources.warehouse.resource import WarehouseResource
 
 INCREMENTAL = "config.materialized:incremental"
+# Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
+TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS))
 
 
 @dbt_assets(
@@ -22,7 +25,7 @@ INCREMENTAL = "config.materialized:incremental"
     select=INCREMENTAL,
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    dagster_dbt_translator=BankflowDbtTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
     name="dbt_incremental_models",
 )
 def dbt_incremental_models(
@@ -38,7 +41,7 @@ def dbt_incremental_models(
 @dbt_assets(
     manifest=dbt_project().manifest_path,
     exclude=INCREMENTAL,
-    dagster_dbt_translator=BankflowDbtTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
     name="dbt_models",
 )
 def dbt_models(

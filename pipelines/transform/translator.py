@@ -1,19 +1,38 @@
-"""How dbt nodes appear in Dagster: groups by layer, descriptions from the yml."""
+"""How dbt nodes appear in Dagster: groups by layer, descriptions from the yml, and models on a
+table several extract assets share depending on each of those assets."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
 LAYERS = ("staging", "intermediate", "marts")
 
 
 class BankflowDbtTranslator(DagsterDbtTranslator):
-    def __init__(self) -> None:
+    """`shared_sources` maps a dbt source's key to the extract assets that each land part of that
+    table (the REST banks in raw.rest_*): no asset materialises the table's own key, so models
+    depend on those instead, which puts them in the lineage and before dbt in every run."""
+
+    def __init__(self, shared_sources: Mapping[dg.AssetKey, Sequence[dg.AssetKey]] | None = None) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self._shared_sources = dict(shared_sources or {})
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if not any(dep.asset_key in self._shared_sources for dep in spec.deps):
+            return spec
+        deps = [
+            dg.AssetDep(key, partition_mapping=dep.partition_mapping)
+            for dep in spec.deps
+            for key in self._shared_sources.get(dep.asset_key, [dep.asset_key])
+        ]
+        return spec.replace_attributes(deps=deps)
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         # Models are known by their name alone (fct_transactions); sources carry their raw

@@ -44,7 +44,8 @@ class RawRecord:
 class ReplaceScope:
     """Which existing rows a load replaces: rows in these partitions and/or of these accounts.
 
-    Both None replaces the whole table (a snapshot source).
+    Both None replaces the whole table (a snapshot source). Either way only the loading source's
+    own rows: several sources may share a table (the declarative REST banks share raw.rest_*).
     """
 
     partition_keys: Sequence[str] | None = None
@@ -104,13 +105,13 @@ def land(
     fetched_at: datetime,
     file_id: str | None = None,
 ) -> LoadResult:
-    """Replace `scope` of `raw.<table>` with `records` in one transaction.
+    """Replace `scope` of `source`'s rows in `raw.<table>` with `records` in one transaction.
 
     Raises ScopeViolation (and lands nothing) if a record falls outside the scope.
     """
     ensure_raw_table(conn, table)
     with conn.transaction(), conn.cursor() as cur:
-        deleted = cur.execute(_delete_statement(table, scope), _scope_params(scope)).rowcount
+        deleted = cur.execute(_delete_statement(table, scope), _scope_params(scope, source)).rowcount
         inserted = 0
         copy_sql = sql.SQL("copy {} ({}) from stdin").format(
             _qualified(table), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
@@ -145,7 +146,7 @@ def _qualified(table: str) -> sql.Identifier:
 
 
 def _delete_statement(table: str, scope: ReplaceScope) -> sql.Composed:
-    conditions = [sql.SQL("true")]
+    conditions = [sql.SQL("source = %(source)s")]
     if scope.partition_keys is not None:
         conditions.append(sql.SQL("partition_key = any(%(partition_keys)s)"))
     if scope.account_refs is not None:
@@ -153,8 +154,8 @@ def _delete_statement(table: str, scope: ReplaceScope) -> sql.Composed:
     return sql.SQL("delete from {} where {}").format(_qualified(table), sql.SQL(" and ").join(conditions))
 
 
-def _scope_params(scope: ReplaceScope) -> dict[str, list[str]]:
-    params: dict[str, list[str]] = {}
+def _scope_params(scope: ReplaceScope, source: str) -> dict[str, str | list[str]]:
+    params: dict[str, str | list[str]] = {"source": source}
     if scope.partition_keys is not None:
         params["partition_keys"] = list(scope.partition_keys)
     if scope.account_refs is not None:

@@ -43,6 +43,13 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "razorpay_settlements",
         "razorpay_settlement_recon",
     ),
+    # Shared by every declarative REST bank (connectors/rest/*.yaml), keyed by (source, record_key):
+    # a bank added as a YAML file needs no new table, staging model or union.
+    "rest": (
+        "rest_accounts",
+        "rest_balances",
+        "rest_transactions",
+    ),
 }
 
 

@@ -175,7 +175,7 @@ def test_balance_arithmetic(world: World) -> None:
 
 
 def test_accounts_and_ibans(world: World) -> None:
-    assert 10 <= len(world.accounts) <= 14
+    assert 10 <= len(world.accounts) <= 16
     assert len(world.parties) == 5 and Counter(p.kind for p in world.parties) == {"person": 3, "company": 2}
     assert {a.currency for a in world.accounts} == {"GBP", "EUR", "RON", "INR"}
     assert {a.account_type for a in world.accounts} == {"TRANSACTION", "SAVINGS", "CREDIT_CARD"}
@@ -185,8 +185,11 @@ def test_accounts_and_ibans(world: World) -> None:
         if account.is_card:
             assert account.iban is None and len(account.number) == 4
             continue
-        if account.currency == "INR":  # India has no IBANs: a 14-digit HDFC account number
-            assert account.iban is None and len(account.number) == 14
+        if account.currency == "INR":  # India has no IBANs: HDFC 14-digit, ICICI 12, SBI 11 account numbers
+            assert (
+                account.iban is None
+                and len(account.number) == {"hdfc": 14, "icici": 12, "sbi": 11}[account.bank.provider_id]
+            )
             continue
         assert is_valid_iban(account.iban)
         if account.iban.startswith("GB"):
@@ -196,7 +199,7 @@ def test_accounts_and_ibans(world: World) -> None:
             )
     assert len(world.accounts_for("truelayer", cards=False)) == 8
     assert [a.key for a in world.accounts_for("truelayer", cards=True)] == ["alice-card"]
-    for provider in ("berlin_group", "revolut", "gocardless", "hdfc"):
+    for provider in ("berlin_group", "revolut", "gocardless", "hdfc", "icici", "sbi"):
         assert world.accounts_for(provider), provider
     # The same real account is visible through two providers.
     assert any(len(a.providers) > 1 for a in world.accounts)

@@ -18,6 +18,10 @@ gocardless_accounts as (
     select * from {{ ref('stg_gocardless__accounts') }}
 ),
 
+rest_accounts as (
+    select * from {{ ref('stg_rest__accounts') }}
+),
+
 -- Every staging accounts model has the same columns (the staging contract).
 unioned as (
     select * from truelayer_accounts
@@ -29,6 +33,8 @@ unioned as (
     select * from revolut_accounts
     union all
     select * from gocardless_accounts
+    union all
+    select * from rest_accounts
 ),
 
 final as (

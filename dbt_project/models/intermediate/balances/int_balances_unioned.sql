@@ -18,6 +18,10 @@ gocardless_balances as (
     select * from {{ ref('stg_gocardless__balances') }}
 ),
 
+rest_balances as (
+    select * from {{ ref('stg_rest__balances') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -32,6 +36,8 @@ unioned as (
     select * from revolut_balances
     union all
     select * from gocardless_balances
+    union all
+    select * from rest_balances
 ),
 
 final as (

@@ -43,6 +43,11 @@ gocardless_pending as (
     select * from {{ ref('stg_gocardless__pending_transactions') }}
 ),
 
+-- Every declarative REST bank (connectors/rest/*.yaml), booked and pending rows.
+rest_transactions as (
+    select * from {{ ref('stg_rest__transactions') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -69,6 +74,8 @@ unioned as (
     select * from gocardless_booked
     union all
     select * from gocardless_pending
+    union all
+    select * from rest_transactions
 ),
 
 with_accounts as (
