@@ -122,6 +122,9 @@ def use_sandbox(sandbox: Sandbox) -> None:
             "BANKFLOW_RAZORPAY_BASE_URL": f"{sandbox.urls['razorpay']}/v1",
             "BANKFLOW_RAZORPAY_KEY_ID": sandbox.client_id,
             "BANKFLOW_RAZORPAY_KEY_SECRET": sandbox.client_secret,
+            "BANKFLOW_FIBANK_BASE_URL": sandbox.urls["fibank"],
+            "BANKFLOW_FIBANK_USERNAME": sandbox.client_id,
+            "BANKFLOW_FIBANK_PASSWORD": sandbox.client_secret,
         }
     )
     for bank in configured_rest_banks():

@@ -8,6 +8,7 @@ from pipelines.jobs import daily_pipeline
 from pipelines.quality.checks import gx_fct_transactions
 from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
+from pipelines.sources.fibank.assets import raw_fibank
 from pipelines.sources.gocardless.assets import raw_gocardless
 from pipelines.sources.razorpay.assets import raw_razorpay
 from pipelines.sources.rest.assets import raw_rest_banks
@@ -25,6 +26,7 @@ def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
             raw_gocardless,
             raw_razorpay,
             *raw_rest_banks,
+            raw_fibank,
             dbt_models,
             dbt_incremental_models,
         ],

@@ -10,6 +10,7 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
+from resources.providers.fibank_resource import FibankResource
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.providers.razorpay_resource import RazorpayResource
 from resources.providers.rest_bank_resource import RestBanksResource
@@ -55,6 +56,11 @@ def resources_from_env() -> dict[str, object]:
         ),
         # Each declarative REST bank's URL and secret names are in its connectors/rest/ file.
         "rest_banks": RestBanksResource(),
+        "fibank": FibankResource(
+            base_url=dg.EnvVar("BANKFLOW_FIBANK_BASE_URL"),
+            username=dg.EnvVar("BANKFLOW_FIBANK_USERNAME"),
+            password=dg.EnvVar("BANKFLOW_FIBANK_PASSWORD"),
+        ),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt")
         ),

@@ -6,9 +6,10 @@ with Decimal for every JSON number with a fraction, so money never passes throug
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -57,7 +58,8 @@ class ApiClient:
     the generic handling. When it maps a refused token to AccessTokenRejected, `reauthorize()`
     (refresh grant, new client-credentials token: the provider's business) runs once and the
     call is repeated; `headers()` must then carry the new token. `rate_limiter` is waited on
-    before every request sent, retries included: the bank counts those too.
+    before every request sent, retries included: the bank counts those too. `secret_params`
+    names query parameters whose values must not reach the logs (httpx logs every URL).
 
     One client may serve several threads (accounts read concurrently).
     """
@@ -74,7 +76,10 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         reauthorize: Callable[[], None] | None = None,
         rate_limiter: RateLimiter | None = None,
+        secret_params: Collection[str] = (),
     ) -> None:
+        if secret_params:
+            _REDACTED_QUERY_LOG.add(secret_params)
         self.provider = provider
         self.retry = retry or RetryPolicy()
         self._headers = headers or (lambda: {})
@@ -104,15 +109,34 @@ class ApiClient:
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request (retrying transient failures, re-authorising once on a refused token)
         and return the parsed JSON body."""
+        response = self._authorized(method, path, accept_redirect=False, **kwargs)
+        try:
+            return loads_exact(response.content)
+        except ValueError as exc:
+            raise ProviderResponseError(
+                self.provider, f"{method} {path}: response is not valid JSON ({exc.msg} at char {exc.pos})"
+            ) from None
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request like `request_json` and return the response itself, for what is not a
+        JSON API: an HTML page carrying a form token, a redirect whose Location carries a token.
+
+        A redirect is an answer here (its Location is the caller's to read) unless the caller
+        passes `follow_redirects=True`. Cookies the server sets stay in this client's jar and go
+        with its later requests, as a browser's would.
+        """
+        return self._authorized(method, path, accept_redirect=True, **kwargs)
+
+    def _authorized(self, method: str, path: str, *, accept_redirect: bool, **kwargs: Any) -> httpx.Response:
         generation = self._auth_generation
         try:
-            return self._with_retries(method, path, **kwargs)
+            return self._with_retries(method, path, accept_redirect, **kwargs)
         except AccessTokenRejected:
             if self._reauthorize is None:
                 raise
             self._renew_authorization(generation)
         try:
-            return self._with_retries(method, path, **kwargs)
+            return self._with_retries(method, path, accept_redirect, **kwargs)
         except AccessTokenRejected:
             raise AuthorizationRequired(
                 self.provider, f"{method} {path}: a freshly renewed access token was refused too"
@@ -125,7 +149,7 @@ class ApiClient:
                 self._reauthorize()
                 self._auth_generation += 1
 
-    def _with_retries(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _with_retries(self, method: str, path: str, accept_redirect: bool, **kwargs: Any) -> httpx.Response:
         for attempt in tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientProviderError),
             wait=self._wait,
@@ -133,10 +157,10 @@ class ApiClient:
             reraise=True,
         ):
             with attempt:
-                return self._send_once(method, path, **kwargs)
+                return self._send_once(method, path, accept_redirect, **kwargs)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    def _send_once(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send_once(self, method: str, path: str, accept_redirect: bool, **kwargs: Any) -> httpx.Response:
         where = f"{method} {path}"
         # Not popped: every retry of the call needs the caller's headers again.
         headers = {**self._headers(), **kwargs.get("headers", {})}
@@ -147,13 +171,8 @@ class ApiClient:
             response = self._http.request(method, path, **{**kwargs, "headers": headers})
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientProviderError(self.provider, f"{where}: {type(exc).__name__}") from None
-        if response.is_success:
-            try:
-                return loads_exact(response.content)
-            except ValueError as exc:
-                raise ProviderResponseError(
-                    self.provider, f"{where}: response is not valid JSON ({exc.msg} at char {exc.pos})"
-                ) from None
+        if response.is_success or (accept_redirect and response.is_redirect):
+            return response
         mapped = self._error_mapper(response) if self._error_mapper else None
         if mapped is not None:
             raise mapped
@@ -170,6 +189,43 @@ class ApiClient:
         backoff = min(self.retry.backoff_initial * 2 ** (state.attempt_number - 1), self.retry.backoff_max)
         # Full jitter: parallel partitions that failed together must not retry in lockstep.
         return random.uniform(backoff / 2, backoff)
+
+
+class _RedactedQueryLog(logging.Filter):
+    """Masks the values of secret query parameters in httpx's request log.
+
+    httpx logs each request's URL at INFO; a login name sent as a query parameter (the bank's
+    contract, not our choice) would otherwise be in any log kept at that level.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._names: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, names: Collection[str]) -> None:
+        with self._lock:
+            self._names |= frozenset(names)
+            logger = logging.getLogger("httpx")
+            if self not in logger.filters:
+                logger.addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        names = self._names
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _redacted_url(arg, names) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+def _redacted_url(url: httpx.URL, names: frozenset[str]) -> httpx.URL:
+    for name in names & set(url.params.keys()):
+        url = url.copy_set_param(name, "***")
+    return url
+
+
+_REDACTED_QUERY_LOG = _RedactedQueryLog()
 
 
 def _error_code(response: httpx.Response) -> str:

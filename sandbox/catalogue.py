@@ -258,3 +258,23 @@ INR_BILLS: tuple[Bill, ...] = (
     Bill(7, "TANGEDCO", "NACH/TANGEDCO/ELECTRICITY", 400000, 900000),
     Bill(11, "BSNL", "NACH/BSNL/BROADBAND", 117900, 117900),
 )
+
+
+# Desislava's life in Sofia, paid from her Fibank lev account. Amounts in stotinki.
+BGN_MERCHANTS: tuple[Merchant, ...] = (
+    Merchant("Kaufland", "KAUFLAND BULGARIA SOFIA", "5411", "groceries", 600, 3800, 19000, 8),
+    Merchant("Billa", "BILLA BULGARIA", "5411", "groceries", 300, 2200, 9500, 7),
+    Merchant("Fantastico", "FANTASTICO GROUP", "5411", "groceries", 400, 2600, 12000, 5),
+    Merchant("Happy", "HAPPY BAR AND GRILL", "5812", "eating_out", 1800, 4200, 11000, 3),
+    Merchant("Costa Coffee", "COSTA COFFEE BG", "5814", "eating_out", 350, 620, 1500, 5),
+    Merchant("Sofia Urban Mobility", "CGM SOFIA TRANSPORT", "4111", "transport", 160, 320, 1200, 6),
+    Merchant("Shell", "SHELL BULGARIA", "5541", "transport", 4000, 9000, 16000, 1.5),
+    Merchant("eMAG", "EMAG.BG", "5942", "shopping", 2000, 6500, 45000, 2),
+    Merchant("Sopharmacy", "SOPHARMACY", "5912", "health", 500, 1800, 7000, 2),
+)
+BGN_BILLS: tuple[Bill, ...] = (
+    Bill(10, "Toplofikatsia Sofia", "TOPLOFIKATSIA SOFIA EAD", 4000, 16000),
+    Bill(12, "Sofiyska Voda", "SOFIYSKA VODA AD", 1800, 3500),
+    Bill(15, "Electrohold Sales", "ELECTROHOLD PRODAZHBI EAD", 5000, 12000),
+    Bill(20, "Yettel Bulgaria", "YETTEL BULGARIA EAD", 2999, 2999),
+)

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from sandbox.catalogue import (
+    BGN_BILLS,
+    BGN_MERCHANTS,
     BUSINESS_MERCHANTS,
     COMPANY_GBP_BILLS,
     EUR_CONSULTING_DAY,
@@ -64,6 +66,7 @@ def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> li
     _indian_showroom_day(book)
     _credit_card_day(book)
     _indian_merchant_day(book)
+    _bulgarian_day(book)
     return book.rows
 
 
@@ -624,3 +627,74 @@ def _indian_merchant_day(book: _DayBook) -> None:
     if book.day.day == FEE_DAY:
         minor = book.monthly_rng(f"fee:{account}").randrange(50000, 150001, 100)
         book.add(account, "fee", -minor, "CHARGES FOR NEFT/RTGS AND SMS ALERTS", "FEE_CHARGE", "fees")
+
+
+_BG_ATMS = ("FIBANK ATM SOFIA VITOSHA BLVD", "FIBANK ATM SOFIA MALL OF SOFIA")
+# The lev is pegged to the euro: 1 EUR = 1.95583 BGN.
+_BGN_PER_EUR = Decimal("1.95583")
+
+
+def _bulgarian_day(book: _DayBook) -> None:
+    """Desislava's Fibank accounts in Sofia: a freelancer paid in lev by Bulgarian clients and in
+    euro by a German one, who changes euro into lev monthly and pays her bills and cards in lev.
+    Only her two accounts: other accounts' rows do not depend on these draws."""
+    bgn, eur = "desislava-fib-bgn", "desislava-fib-eur"
+    _card_spend(book, bgn, BGN_MERCHANTS, 1.4)
+    _atm(book, bgn, 0.05, _BG_ATMS)
+    # Her euro card: trips and online orders.
+    _card_spend(book, eur, EUR_MERCHANTS, 0.2)
+    for bill in BGN_BILLS:
+        if scheduled(book.day, bill.day):
+            minor = round(book.monthly_rng(f"bill:{bgn}:{bill.payee}").uniform(bill.low, bill.high))
+            book.add(
+                bgn,
+                f"bill:{bill.payee}",
+                -minor,
+                bill.description,
+                bill.transaction_category,
+                bill.true_category,
+                counterparty=bill.payee,
+                counterparty_iban=book.external_iban(bill.payee, "BG"),
+            )
+    if scheduled(book.day, 10, roll="prev"):
+        minor = book.monthly_rng(f"income:{bgn}").randrange(120000, 180001, 1000)
+        book.add(
+            bgn,
+            "freelance",
+            minor,
+            "HONORAR DIZAYN STUDIO VITOSHA OOD",
+            "CREDIT",
+            "income_other",
+            counterparty="Studio Vitosha OOD",
+            counterparty_iban=book.external_iban("Studio Vitosha OOD", "BG"),
+        )
+    if scheduled(book.day, 20, roll="prev"):
+        minor = book.monthly_rng(f"income:{eur}").randrange(120000, 200001, 500)
+        book.add(
+            eur,
+            "freelance",
+            minor,
+            "SEPA CREDIT NORDLICHT DESIGN GMBH INVOICE",
+            "CREDIT",
+            "income_other",
+            counterparty="Nordlicht Design GmbH",
+            counterparty_iban=book.external_iban("Nordlicht Design GmbH", "DE"),
+        )
+    if scheduled(book.day, 22):
+        minor_out = book.monthly_rng(f"exchange:{eur}").randrange(50000, 100001, 5000)
+        minor_in = int((Decimal(minor_out) * _BGN_PER_EUR).to_integral_value())
+        book.transfer(
+            "exchange",
+            eur,
+            bgn,
+            minor_out,
+            f"EXCHANGED EUR TO BGN @ {_BGN_PER_EUR}",
+            f"EXCHANGED FROM EUR @ {_BGN_PER_EUR}",
+            minor_in,
+        )
+    if book.day.day == FEE_DAY:
+        minor = book.monthly_rng(f"fee:{bgn}").randrange(300, 601, 10)
+        book.add(bgn, "fee", -minor, "MESECHNA TAKSA OBSLUZHVANE", "FEE_CHARGE", "fees")
+    if book.day.day == 1:
+        minor = book.monthly_rng(f"interest:{eur}").randrange(5, 60)
+        book.add(eur, "interest", minor, "LIHVA PO SMETKA", "INTEREST", "interest")

@@ -26,6 +26,8 @@ BANKS: dict[str, Bank] = {
     "ing": Bank("ING_INGBNL2A", "ING", "INGB", "INGBNL2A", ""),
     # An Indian bank, reached through its own REST API (the declarative "hdfc" connector).
     "hdfc": Bank("hdfc", "HDFC Bank", "HDFC", "HDFCINBB", ""),
+    # First Investment Bank, Sofia: reached by scripting its retail e-banking (my.fibank.bg).
+    "fibank": Bank("bg-fibank", "Fibank", "FINV", "FINVBGSF", ""),
 }
 
 _PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
@@ -35,6 +37,8 @@ _PARTIES: tuple[tuple[str, str, PartyKind], ...] = (
     ("northwind", "Northwind Trading Ltd", "company"),
     # An Indian online shop taking payments through Razorpay (sandbox.razorpay_ledger).
     ("kaveri", "Kaveri Handlooms Pvt Ltd", "company"),
+    # A freelance designer in Sofia who banks at Fibank (sandbox.fibank).
+    ("desislava", "Desislava Ivanova", "person"),
 )
 
 
@@ -162,6 +166,29 @@ _ACCOUNTS: tuple[_AccountSpec, ...] = (
     _AccountSpec(
         "kaveri-sbi", "kaveri", "sbi", "INR", "TRANSACTION", "Current Account", (500000, 1000000), 0, ("sbi",)
     ),
+    # Desislava's lev and euro accounts at Fibank, seen only through its e-banking.
+    _AccountSpec(
+        "desislava-fib-bgn",
+        "desislava",
+        "fibank",
+        "BGN",
+        "TRANSACTION",
+        "Разплащателна сметка",
+        (3000, 8000),
+        0,
+        ("fibank",),
+    ),
+    _AccountSpec(
+        "desislava-fib-eur",
+        "desislava",
+        "fibank",
+        "EUR",
+        "TRANSACTION",
+        "Разплащателна сметка EUR",
+        (2000, 6000),
+        0,
+        ("fibank",),
+    ),
 )
 
 
@@ -205,6 +232,11 @@ def _build_account(seed: int, spec: _AccountSpec, owner_name: str) -> Account:
     elif spec.bank == "bt":
         # RO IBAN: ROkk + 4-letter bank code + 16 alphanumerics.
         iban = make_iban("RO", f"BTRL{rng.randrange(10**16):016d}")
+    elif spec.bank == "fibank":
+        # BG IBAN: BGkk + bank code + 4-digit branch + 2-digit account kind + 8-digit number.
+        iban = make_iban(
+            "BG", f"FINV9150{'10' if spec.currency == 'BGN' else '14'}{rng.randrange(10**8):08d}"
+        )
     elif spec.bank == "ing":
         iban = make_iban("NL", f"INGB{rng.randrange(10**10):010d}")
     elif spec.bank == "hdfc":
@@ -251,7 +283,7 @@ def external_gb_iban(seed: int, name: str) -> str:
 
 
 def external_iban(seed: int, name: str, country: str = "GB") -> str:
-    """A stable, valid IBAN in ``country`` (GB, DE or NL) for a counterparty outside the world."""
+    """A stable, valid IBAN in ``country`` (GB, DE, NL or BG) for a counterparty outside the world."""
     if country == "GB":
         return external_gb_iban(seed, name)
     rng = random.Random(f"{seed}:external-iban:{country}:{name}")
@@ -260,4 +292,7 @@ def external_iban(seed: int, name: str, country: str = "GB") -> str:
     if country == "NL":
         bank = rng.choice(["ABNA", "INGB", "RABO"])
         return make_iban("NL", f"{bank}{rng.randrange(10**10):010d}")
+    if country == "BG":
+        bank = rng.choice(["UNCR", "STSA", "BPBI", "RZBB"])
+        return make_iban("BG", f"{bank}{rng.randrange(10**4):04d}10{rng.randrange(10**8):08d}")
     raise ValueError(f"no IBAN layout for {country}")

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from sandbox.berlin_group import build_berlin_group_app
+from sandbox.fibank import build_fibank_app
 from sandbox.gocardless import build_gocardless_app
 from sandbox.razorpay import build_razorpay_app
 from sandbox.rest_banks import build_hdfc_app, build_icici_app, build_sbi_app
@@ -35,6 +36,8 @@ PROVIDER_APPS: dict[str, AppFactory] = {
     "hdfc": build_hdfc_app,
     "icici": build_icici_app,
     "sbi": build_sbi_app,
+    # Fibank's retail e-banking, scripted like its web app (sandbox.fibank).
+    "fibank": build_fibank_app,
 }
 
 _STARTUP_TIMEOUT = 10.0

@@ -18,6 +18,7 @@ from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
 from pipelines.definitions import build_definitions
 from pipelines.transform.project import dbt_project
 from resources.providers.berlin_group_resource import BerlinGroupResource
+from resources.providers.fibank_resource import FibankResource
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.providers.razorpay_resource import RazorpayResource
 from resources.providers.rest_bank_resource import RestBanksResource
@@ -165,6 +166,14 @@ def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]
         ),
         # The declarative REST banks: URLs and secrets from the env use_sandbox set per connector file.
         "rest_banks": RestBanksResource(timeout_seconds=TEST_TIMEOUT_SECONDS, **FAST_RETRIES),
+        "fibank": FibankResource(
+            base_url=os.environ["BANKFLOW_FIBANK_BASE_URL"],
+            username=sandbox.client_id,
+            password=sandbox.client_secret,
+            requests_per_minute=0,
+            timeout_seconds=TEST_TIMEOUT_SECONDS,
+            **FAST_RETRIES,
+        ),
     }
 
 

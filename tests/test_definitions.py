@@ -27,6 +27,9 @@ PLACEHOLDER_ENV = {
     "BANKFLOW_RAZORPAY_BASE_URL": "https://razorpay.example/v1",
     "BANKFLOW_RAZORPAY_KEY_ID": "placeholder",
     "BANKFLOW_RAZORPAY_KEY_SECRET": "placeholder",
+    "BANKFLOW_FIBANK_BASE_URL": "https://fibank.example",
+    "BANKFLOW_FIBANK_USERNAME": "placeholder",
+    "BANKFLOW_FIBANK_PASSWORD": "placeholder",
 }
 
 
@@ -46,6 +49,10 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
         "raw_gocardless_transactions",
         "raw_razorpay_payments",
         "raw_razorpay_settlement_recon",
+        "raw_fibank_transactions",
+        "raw_fibank_accounts",
+        "raw_fibank_balances",
+        "stg_fibank__transactions",
         "stg_razorpay__settlement_recon_items",
         "stg_truelayer__transactions",
         "int_transactions_unioned",

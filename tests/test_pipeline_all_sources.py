@@ -10,7 +10,7 @@ from pipeline_runs import rows, run_window
 
 from sandbox.server import Sandbox
 
-SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless"}
+SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless", "fibank"}
 # The declarative REST banks (connectors/rest/*.yaml): assets raw_rest_<bank>_*, source = the bank.
 REST_BANKS = {"hdfc", "icici", "sbi"}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from resources.providers.berlin_group import BerlinGroupConfig
 from resources.providers.berlin_group_resource import BerlinGroupResource
+from resources.providers.fibank import FibankConfig
+from resources.providers.fibank_resource import FibankResource
 from resources.providers.gocardless import GoCardlessConfig
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.providers.razorpay import RazorpayConfig
@@ -32,6 +34,8 @@ def test_no_secret_in_reprs() -> None:
         GoCardlessResource(base_url="https://a", secret_id="id", secret_key=SECRET),
         RazorpayConfig("https://a", "rzp_test_id", SECRET),
         RazorpayResource(base_url="https://a", key_id="rzp_test_id", key_secret=SECRET),
+        FibankConfig("https://a", SECRET, SECRET),
+        FibankResource(base_url="https://a", username=SECRET, password=SECRET),
         WarehouseResource(database_url=f"postgresql://u:{SECRET}@h/db", secret_key=SECRET),
     ]
     for obj in objects:

@@ -50,6 +50,11 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "rest_balances",
         "rest_transactions",
     ),
+    "fibank": (
+        "fibank_accounts",
+        "fibank_balances",
+        "fibank_transactions",
+    ),
 }
 
 

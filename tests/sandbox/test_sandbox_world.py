@@ -175,9 +175,9 @@ def test_balance_arithmetic(world: World) -> None:
 
 
 def test_accounts_and_ibans(world: World) -> None:
-    assert 10 <= len(world.accounts) <= 16
-    assert len(world.parties) == 5 and Counter(p.kind for p in world.parties) == {"person": 3, "company": 2}
-    assert {a.currency for a in world.accounts} == {"GBP", "EUR", "RON", "INR"}
+    assert 10 <= len(world.accounts) <= 18
+    assert len(world.parties) == 6 and Counter(p.kind for p in world.parties) == {"person": 4, "company": 2}
+    assert {a.currency for a in world.accounts} == {"GBP", "EUR", "RON", "INR", "BGN"}
     assert {a.account_type for a in world.accounts} == {"TRANSACTION", "SAVINGS", "CREDIT_CARD"}
     for account in world.accounts:
         assert account.account_id.startswith("acc-") and len(account.account_id) == 12
@@ -197,9 +197,11 @@ def test_accounts_and_ibans(world: World) -> None:
                 account.iban[8:14] == account.sort_code.replace("-", "")
                 and account.iban[14:] == account.number
             )
+        if "fibank" in account.providers:  # BGkk + FINV + branch + kind + number
+            assert len(account.iban) == 22 and account.iban[:2] == "BG" and account.iban[4:8] == "FINV"
     assert len(world.accounts_for("truelayer", cards=False)) == 8
     assert [a.key for a in world.accounts_for("truelayer", cards=True)] == ["alice-card"]
-    for provider in ("berlin_group", "revolut", "gocardless", "hdfc", "icici", "sbi"):
+    for provider in ("berlin_group", "revolut", "gocardless", "hdfc", "icici", "sbi", "fibank"):
         assert world.accounts_for(provider), provider
     # The same real account is visible through two providers.
     assert any(len(a.providers) > 1 for a in world.accounts)

@@ -22,6 +22,10 @@ rest_accounts as (
     select * from {{ ref('stg_rest__accounts') }}
 ),
 
+fibank_accounts as (
+    select * from {{ ref('stg_fibank__accounts') }}
+),
+
 -- Every staging accounts model has the same columns (the staging contract).
 unioned as (
     select * from truelayer_accounts
@@ -35,6 +39,8 @@ unioned as (
     select * from gocardless_accounts
     union all
     select * from rest_accounts
+    union all
+    select * from fibank_accounts
 ),
 
 final as (

@@ -22,6 +22,10 @@ rest_balances as (
     select * from {{ ref('stg_rest__balances') }}
 ),
 
+fibank_balances as (
+    select * from {{ ref('stg_fibank__balances') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -38,6 +42,8 @@ unioned as (
     select * from gocardless_balances
     union all
     select * from rest_balances
+    union all
+    select * from fibank_balances
 ),
 
 final as (

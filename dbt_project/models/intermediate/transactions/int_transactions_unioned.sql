@@ -48,6 +48,10 @@ rest_transactions as (
     select * from {{ ref('stg_rest__transactions') }}
 ),
 
+fibank_booked as (
+    select * from {{ ref('stg_fibank__transactions') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -76,6 +80,8 @@ unioned as (
     select * from gocardless_pending
     union all
     select * from rest_transactions
+    union all
+    select * from fibank_booked
 ),
 
 with_accounts as (
