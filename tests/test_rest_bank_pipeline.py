@@ -418,8 +418,8 @@ def test_missing_or_wrong_credentials_stop_the_bank_naming_the_variable(
     finally:
         os.environ["BANKFLOW_ICICI_TOKEN"] = saved
     for result, expected in (
-        (missing, "set BANKFLOW_ICICI_TOKEN"),
-        (wrong, "check BANKFLOW_ICICI_API_KEY and BANKFLOW_ICICI_TOKEN"),
+        (missing, "Set BANKFLOW_ICICI_TOKEN (named in icici.yaml)"),
+        (wrong, "HTTP 401). Check BANKFLOW_ICICI_API_KEY and BANKFLOW_ICICI_TOKEN"),
     ):
         assert not result.success
         error = result.get_step_failure_events()[0].event_specific_data.error

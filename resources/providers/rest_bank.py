@@ -66,13 +66,12 @@ _MISSING = object()
 class RestCredentialsRejected(AuthorizationRequired):
     """Credentials missing or refused: a person must fix an environment variable.
 
-    Not retried, like every AuthorizationRequired, but the fix is the environment, not
-    `bankflow connect` (a declarative bank has no consent flow), so the message says which variable.
+    Not retried, like every AuthorizationRequired; the fix is the environment, not `bankflow
+    connect` (a declarative bank has no consent flow), so it names the variables.
     """
 
-    def __init__(self, provider: str, message: str) -> None:
-        # Skips AuthorizationRequired's "Reconnect with: bankflow connect ..." suffix on purpose.
-        ProviderError.__init__(self, provider, message)
+    def __init__(self, bank: RestBank, message: str, fix: str | None = None) -> None:
+        super().__init__(bank.name, message, fix or f"Check {' and '.join(bank.credential_envs())}")
 
 
 @dataclass(frozen=True)
@@ -84,21 +83,18 @@ class RestCredentials:
     @classmethod
     def from_env(cls, bank: RestBank, environ: Mapping[str, str] | None = None) -> RestCredentials:
         environ = os.environ if environ is None else environ
-        names = _credential_envs(bank)
+        names = bank.credential_envs()
         missing = [name for name in names if not environ.get(name)]
         if missing:
-            raise RestCredentialsRejected(bank.name, f"set {' and '.join(missing)} (named in {_file(bank)})")
+            raise RestCredentialsRejected(
+                bank,
+                f"{' and '.join(missing)} not set in the environment",
+                fix=f"Set {' and '.join(missing)} (named in {_file(bank)})",
+            )
         return cls({name: environ[name] for name in names})
 
     def __getitem__(self, name: str) -> str:
         return self.values[name]
-
-
-def _credential_envs(bank: RestBank) -> tuple[str, ...]:
-    auth = bank.auth
-    if isinstance(auth, OAuth2ClientCredentialsAuth):
-        return (auth.client_id_env, auth.client_secret_env)
-    return bank.secret_envs()
 
 
 def _file(bank: RestBank) -> str:
@@ -209,9 +205,9 @@ class RestBankClient:
             # The shared layer's "renewed token refused too" names `bankflow connect`, which a
             # declarative bank does not have: the fix is the client's access at the bank.
             raise RestCredentialsRejected(
-                self.bank.name,
-                f"GET {urlsplit(url).path}: a freshly issued access token was refused too; "
-                f"check the access of the client in {auth.client_id_env}",
+                self.bank,
+                f"GET {urlsplit(url).path}: a freshly issued access token was refused too",
+                fix=f"Check the access the bank gives the client in {auth.client_id_env}",
             ) from None
 
     def _data_error(self, response: httpx.Response) -> ProviderError | None:
@@ -220,21 +216,15 @@ class RestBankClient:
             return AccessTokenRejected(self.bank.name, f"{where}: HTTP 401")
         if response.status_code in (401, 403):
             return RestCredentialsRejected(
-                self.bank.name,
-                f"{where}: the bank refused the credentials (HTTP {response.status_code}); "
-                f"check {' and '.join(_credential_envs(self.bank))}",
+                self.bank, f"{where}: the bank refused the credentials (HTTP {response.status_code})"
             )
         return None
 
     def _token_error(self, response: httpx.Response) -> ProviderError | None:
         if response.status_code in (400, 401, 403):
-            code = _oauth_error_code(response)
-            auth = self.bank.auth
-            assert isinstance(auth, OAuth2ClientCredentialsAuth)
             return RestCredentialsRejected(
-                self.bank.name,
-                f"the token endpoint refused the client credentials (HTTP {response.status_code}{code}); "
-                f"check {auth.client_id_env} and {auth.client_secret_env}",
+                self.bank,
+                f"the token endpoint refused the client credentials (HTTP {response.status_code})",
             )
         return None
 
@@ -575,15 +565,6 @@ def _origin(url: str) -> tuple[str, str]:
 
 def _path(response: httpx.Response) -> str:
     return response.request.url.path
-
-
-def _oauth_error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    code = body.get("error") if isinstance(body, dict) else None
-    return f", {code}" if isinstance(code, str) and len(code) < 60 else ""
 
 
 # -- one run ---------------------------------------------------------------------------------------

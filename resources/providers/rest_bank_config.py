@@ -345,11 +345,10 @@ class RestBank(_Strict):
         override = environ.get(self.base_url_env) if self.base_url_env else None
         return (override or self.base_url).rstrip("/")
 
-    def secret_envs(self) -> tuple[str, ...]:
-        """Names of the environment variables holding this bank's secrets."""
-        auth = self.auth
-        names = [getattr(auth, attr, None) for attr in ("api_key_env", "token_env", "client_secret_env")]
-        return tuple(name for name in names if name)
+    def credential_envs(self) -> tuple[str, ...]:
+        """Names of the environment variables holding this bank's credentials."""
+        names = ("api_key_env", "token_env", "client_id_env", "client_secret_env")
+        return tuple(name for name in (getattr(self.auth, attr, None) for attr in names) if name)
 
 
 # -- loading ---------------------------------------------------------------------------------------

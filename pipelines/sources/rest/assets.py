@@ -25,10 +25,9 @@ RAW_TABLES = {
 }
 
 
-def raw_asset_key(bank: RestBank | str, table: str) -> str:
+def raw_asset_key(bank: RestBank, table: str) -> str:
     """raw_rest_<bank>_<entity>: one bank's rows of the shared raw.rest_<entity> table."""
-    name = bank if isinstance(bank, str) else bank.name
-    return f"raw_rest_{name}_{table.removeprefix('rest_')}"
+    return f"raw_rest_{bank.name}_{table.removeprefix('rest_')}"
 
 
 def rest_bank_assets(banks: Sequence[RestBank]) -> list[dg.AssetsDefinition]:
