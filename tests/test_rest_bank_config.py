@@ -8,10 +8,19 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
-from resources.providers.rest_bank import day_chunks, lookup, map_account, map_transaction
+from resources.errors import ProviderResponseError
+from resources.providers.rest_bank import (
+    RestBankClient,
+    RestCredentials,
+    day_chunks,
+    lookup,
+    map_account,
+    map_transaction,
+)
 from resources.providers.rest_bank_config import (
     DEFAULT_CONNECTORS_DIR,
     RestBank,
@@ -288,3 +297,32 @@ def test_windows_are_cut_into_chunks_without_gap_or_overlap() -> None:
     assert chunks[-1] == (date(2025, 3, 4), date(2025, 3, 31))
     assert all((b[0] - a[1]).days == 1 for a, b in zip(chunks, chunks[1:], strict=False))
     assert day_chunks(date(2025, 1, 1), date(2025, 1, 1), None) == [(date(2025, 1, 1), date(2025, 1, 1))]
+
+
+def _sbi_client(next_links: dict[str, str | None]) -> tuple[RestBankClient, list[str]]:
+    """The SBI file's client on a fake bank whose pages link as `next_links` says (path+query -> next)."""
+    seen: list[str] = []
+
+    def bank(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/oauth2/token":
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 600})
+        here = request.url.raw_path.decode()
+        seen.append(here)
+        return httpx.Response(200, json={"data": [], "links": {"next": next_links.get(here)}})
+
+    credentials = RestCredentials({"BANKFLOW_SBI_CLIENT_ID": "id", "BANKFLOW_SBI_CLIENT_SECRET": "secret"})
+    client = RestBankClient(
+        shipped()["sbi"], credentials, base_url="https://sbi.test/api", transport=httpx.MockTransport(bank)
+    )
+    return client, seen
+
+
+def test_next_links_resolve_against_their_page_and_stay_on_the_banks_host() -> None:
+    first = "/api/sbi/v1/accounts/1/transactions?from_date=2025-01-01&to_date=2025-01-02&limit=50"
+    client, seen = _sbi_client({first: "?from_date=2025-01-01&to_date=2025-01-02&limit=50&cursor=b"})
+    assert list(client.transactions("1", date(2025, 1, 1), date(2025, 1, 2))) == []
+    assert seen == [first, first + "&cursor=b"]
+    client, seen = _sbi_client({first: "https://elsewhere.test/api/sbi/v1/accounts/1/transactions?cursor=b"})
+    with pytest.raises(ProviderResponseError, match="the next link points to another host; not followed"):
+        list(client.transactions("1", date(2025, 1, 1), date(2025, 1, 2)))
+    assert seen == [first]

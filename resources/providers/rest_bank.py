@@ -313,7 +313,7 @@ class RestBankClient:
                 link = _text_or_none(lookup(body, paging.next_link))
                 if not link:
                     return
-                url, next_params = self._follow(link, path), None  # the link carries its own query
+                url, next_params = self._follow(link, url), None  # the link carries its own query
                 if url in seen:
                     raise ProviderResponseError(
                         self.bank.name, f"GET {path}: the next link repeats an earlier page"
@@ -330,12 +330,14 @@ class RestBankClient:
             return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def _follow(self, link: str, path: str) -> str:
-        """A next link as an absolute URL on the bank's own origin: the token must not leave it."""
-        url = urljoin(self.base_url + "/", link)
+    def _follow(self, link: str, current: str) -> str:
+        """A next link (absolute, or relative to the page it came from) as an absolute URL on the
+        bank's own origin: the credentials must not leave it."""
+        url = urljoin(current, link)
         if _origin(url) != self._origin:
             raise ProviderResponseError(
-                self.bank.name, f"GET {path}: the next link points to another host; not followed"
+                self.bank.name,
+                f"GET {urlsplit(current).path}: the next link points to another host; not followed",
             )
         return url
 
