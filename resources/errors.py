@@ -21,7 +21,8 @@ class AuthorizationRequired(ProviderError):
     no consent name the settings to correct instead)."""
 
     def __init__(self, provider: str, message: str, fix: str | None = None) -> None:
-        super().__init__(provider, f"{message}. {fix or f'Reconnect with: bankflow connect {provider}'}")
+        self.fix = fix or f"Reconnect with: bankflow connect {provider}"
+        super().__init__(provider, f"{message}. {self.fix}")
 
 
 class TransientProviderError(ProviderError):

@@ -137,9 +137,9 @@ class ApiClient:
             self._renew_authorization(generation)
         try:
             return self._with_retries(method, path, accept_redirect, **kwargs)
-        except AccessTokenRejected:
+        except AccessTokenRejected as exc:
             raise AuthorizationRequired(
-                self.provider, f"{method} {path}: a freshly renewed access token was refused too"
+                self.provider, f"{method} {path}: a freshly renewed access token was refused too", exc.fix
             ) from None
 
     def _renew_authorization(self, seen_generation: int) -> None:

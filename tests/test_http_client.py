@@ -124,3 +124,17 @@ def test_map_in_order_keeps_order_and_raises_the_first_failure() -> None:
     with pytest.raises(ValueError, match="account 1 failed"):
         map_in_order(work, range(50), max_workers=2)
     assert len(started) < 50  # what had not started was cancelled
+
+
+def test_a_token_refused_after_renewal_keeps_the_providers_fix(bank: Bank) -> None:
+    def refused(response) -> Exception | None:
+        if response.status_code == 401:
+            return AccessTokenRejected("testbank", "token refused", fix="Check BANKFLOW_TESTBANK_CLIENT_ID")
+        return None
+
+    with serve(bank.app()) as url:
+        client = ApiClient(provider="testbank", base_url=url, error_mapper=refused, reauthorize=lambda: None)
+        with client, pytest.raises(AuthorizationRequired) as error:
+            client.get_json("/data/x")
+    assert "refused too" in str(error.value) and "Check BANKFLOW_TESTBANK_CLIENT_ID" in str(error.value)
+    assert "bankflow connect" not in str(error.value)

@@ -196,24 +196,18 @@ class RestBankClient:
 
     def _get(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
         self._ensure_token()
-        try:
-            return self._api.get_json(url, params)
-        except AuthorizationRequired as exc:
-            auth = self.bank.auth
-            if isinstance(exc, RestCredentialsRejected) or not isinstance(auth, OAuth2ClientCredentialsAuth):
-                raise
-            # The shared layer's "renewed token refused too" names `bankflow connect`, which a
-            # declarative bank does not have: the fix is the client's access at the bank.
-            raise RestCredentialsRejected(
-                self.bank,
-                f"GET {urlsplit(url).path}: a freshly issued access token was refused too",
-                fix=f"Check the access the bank gives the client in {auth.client_id_env}",
-            ) from None
+        return self._api.get_json(url, params)
 
     def _data_error(self, response: httpx.Response) -> ProviderError | None:
         where = f"{response.request.method} {_path(response)}"
         if response.status_code == 401 and isinstance(self.bank.auth, OAuth2ClientCredentialsAuth):
-            return AccessTokenRejected(self.bank.name, f"{where}: HTTP 401")
+            # A declarative bank has no `bankflow connect`: if a renewed token is refused too,
+            # the fix is the client's access at the bank.
+            return AccessTokenRejected(
+                self.bank.name,
+                f"{where}: HTTP 401",
+                fix=f"Check the access the bank gives the client in {self.bank.auth.client_id_env}",
+            )
         if response.status_code in (401, 403):
             return RestCredentialsRejected(
                 self.bank, f"{where}: the bank refused the credentials (HTTP {response.status_code})"
