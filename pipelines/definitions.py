@@ -1,5 +1,6 @@
 """The code location: assembles the domain modules, nothing else."""
 
+import os
 from collections.abc import Mapping
 
 import dagster as dg
@@ -11,25 +12,28 @@ from pipelines.sources.berlin_group.assets import raw_berlin_group
 from pipelines.sources.fibank.assets import raw_fibank
 from pipelines.sources.gocardless.assets import raw_gocardless
 from pipelines.sources.razorpay.assets import raw_razorpay
-from pipelines.sources.rest.assets import raw_rest_banks
+from pipelines.sources.rest.assets import REST_BANK_ASSETS, REST_BANKS
 from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_models
 
+# Extract assets of the Python connectors; each needs its provider's resource.
+CONNECTOR_ASSETS = [raw_truelayer, raw_berlin_group, raw_revolut, raw_gocardless, raw_razorpay, raw_fibank]
 
-def build_definitions(resources: Mapping[str, object]) -> dg.Definitions:
+
+def build_definitions(
+    resources: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> dg.Definitions:
+    """The code location for the sources `resources` configure (and the REST banks whose
+    credentials `environ` holds): a source left unconfigured is left out, not failed."""
+    environ = os.environ if environ is None else environ
+    # io_manager is Dagster's own default, never a source's.
+    provided = {*resources.keys(), "io_manager"}
+    sources = [asset for asset in CONNECTOR_ASSETS if asset.required_resource_keys <= provided]
+    if "rest_banks" in resources:
+        sources += [REST_BANK_ASSETS[bank.name] for bank in REST_BANKS if bank.is_configured(environ)]
     return dg.Definitions(
-        assets=[
-            raw_truelayer,
-            raw_berlin_group,
-            raw_revolut,
-            raw_gocardless,
-            raw_razorpay,
-            *raw_rest_banks,
-            raw_fibank,
-            dbt_models,
-            dbt_incremental_models,
-        ],
+        assets=[*sources, dbt_models, dbt_incremental_models],
         asset_checks=[gx_fct_transactions],
         jobs=[daily_pipeline],
         resources=dict(resources),

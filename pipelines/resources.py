@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -18,8 +20,29 @@ from resources.providers.revolut_resource import RevolutResource
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
 
+# A source is set up when its credential is in the environment; the others are left out of the
+# code location (their assets too), so a deployment with two banks does not fail on the third.
+SOURCE_CREDENTIALS = {
+    "truelayer": "BANKFLOW_TRUELAYER_CLIENT_ID",
+    "berlin_group": "BANKFLOW_BERLIN_GROUP_CLIENT_ID",
+    "revolut": "BANKFLOW_REVOLUT_CLIENT_ID",
+    "gocardless": "BANKFLOW_GOCARDLESS_SECRET_ID",
+    "razorpay": "BANKFLOW_RAZORPAY_KEY_ID",
+    "fibank": "BANKFLOW_FIBANK_USERNAME",
+}
 
-def resources_from_env() -> dict[str, object]:
+
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """Every resource whose source is configured (see SOURCE_CREDENTIALS), plus the shared ones."""
+    environ = os.environ if environ is None else environ
+    return {
+        key: resource
+        for key, resource in _all_resources().items()
+        if key not in SOURCE_CREDENTIALS or environ.get(SOURCE_CREDENTIALS[key])
+    }
+
+
+def _all_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(
             database_url=dg.EnvVar("BANKFLOW_DATABASE_URL"),

@@ -345,6 +345,11 @@ class RestBank(_Strict):
         override = environ.get(self.base_url_env) if self.base_url_env else None
         return (override or self.base_url).rstrip("/")
 
+    def is_configured(self, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether every credential this bank needs is in the environment."""
+        environ = os.environ if environ is None else environ
+        return all(environ.get(name) for name in self.credential_envs())
+
     def credential_envs(self) -> tuple[str, ...]:
         """Names of the environment variables holding this bank's credentials."""
         names = ("api_key_env", "token_env", "client_id_env", "client_secret_env")

@@ -30,11 +30,6 @@ def raw_asset_key(bank: RestBank, table: str) -> str:
     return f"raw_rest_{bank.name}_{table.removeprefix('rest_')}"
 
 
-def rest_bank_assets(banks: Sequence[RestBank]) -> list[dg.AssetsDefinition]:
-    """One extract asset per declarative bank."""
-    return [rest_bank_asset(bank) for bank in banks]
-
-
 def rest_bank_asset(bank: RestBank) -> dg.AssetsDefinition:
     """The extract of one bank: accounts, balances and the transactions of the partition window."""
     asset_keys = {table: raw_asset_key(bank, table) for table in RAW_TABLES}
@@ -78,4 +73,4 @@ def rest_bank_sources(banks: Sequence[RestBank]) -> dict[dg.AssetKey, list[dg.As
 # The connector files of this code location (connectors/rest/ and BANKFLOW_REST_CONNECTORS_DIR),
 # read once when it loads, like dbt's manifest; a bad file fails the load naming file and field.
 REST_BANKS = configured_rest_banks()
-raw_rest_banks = rest_bank_assets(REST_BANKS)
+REST_BANK_ASSETS = {bank.name: rest_bank_asset(bank) for bank in REST_BANKS}
