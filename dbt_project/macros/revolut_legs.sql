@@ -1,14 +1,11 @@
-{#- The import CTEs every Revolut transaction model starts from: `source`, the connected
-    `accounts`, and `legs` — one row per leg of a connected account (an exchange or internal
-    transfer is one transaction with two legs). ->> gives a JSON number's own text, so the
+{#- The import CTEs every Revolut transaction model starts from: `source`, and `legs` — one
+    row per leg (an exchange or internal transfer is one transaction with two legs). Legs of
+    every account the payload names: which accounts are connected is the accounts source's
+    business, joined in int_transactions_unioned. ->> gives a JSON number's own text, so the
     numeric casts are exact. -#}
 {% macro revolut_legs(source_table) %}
 source as (
     select * from {{ source('revolut', source_table) }}
-),
-
-accounts as (
-    select distinct account_ref from {{ source('revolut', 'accounts') }}
 ),
 
 legs as (
@@ -31,6 +28,7 @@ legs as (
         cast(leg.value ->> 'balance' as numeric) as balance_after
     from source as txn
     cross join lateral jsonb_array_elements(txn.payload -> 'legs') as leg (value)
-    where leg.value ->> 'account_id' in (select accounts.account_ref from accounts)
+    -- A leg without account_id (the contract requires one) is on no account: raw keeps it.
+    where leg.value ->> 'account_id' is not null
 )
 {% endmacro %}

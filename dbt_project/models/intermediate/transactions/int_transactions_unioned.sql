@@ -56,6 +56,26 @@ accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
 
+revolut_legs as (
+    select * from revolut_booked
+    union all
+    select * from revolut_fees
+    union all
+    select * from revolut_pending
+),
+
+-- A landed Revolut transaction may also have a leg on an account the connection does not list;
+-- staging reads one source and cannot tell, so the accounts decide here.
+revolut_connected_legs as (
+    select revolut_legs.*
+    from revolut_legs
+    where revolut_legs.account_ref in (
+        select accounts.account_ref
+        from accounts
+        where accounts.source = 'revolut'
+    )
+),
+
 unioned as (
     select * from truelayer_booked
     union all
@@ -69,11 +89,7 @@ unioned as (
     union all
     select * from berlin_group_pending
     union all
-    select * from revolut_booked
-    union all
-    select * from revolut_fees
-    union all
-    select * from revolut_pending
+    select * from revolut_connected_legs
     union all
     select * from gocardless_booked
     union all

@@ -1,1 +1,1 @@
-{{ berlin_group_transactions_staging('pending_transactions', 'pending') }}
+{{ bg_transactions_staging('berlin_group', 'pending_transactions', 'pending', transaction_id_fields=['transactionId']) }}

@@ -1,1 +1,1 @@
-{{ berlin_group_transactions_staging('transactions', 'booked') }}
+{{ bg_transactions_staging('berlin_group', 'transactions', 'booked', transaction_id_fields=['transactionId']) }}

@@ -1,1 +1,1 @@
-{{ gocardless_transactions_staging('pending_transactions', 'pending') }}
+{{ bg_transactions_staging('gocardless', 'pending_transactions', 'pending', transaction_id_fields=['internalTransactionId', 'transactionId']) }}

@@ -1,1 +1,1 @@
-{{ gocardless_transactions_staging('transactions', 'booked') }}
+{{ bg_transactions_staging('gocardless', 'transactions', 'booked', transaction_id_fields=['internalTransactionId', 'transactionId']) }}
