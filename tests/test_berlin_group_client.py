@@ -42,6 +42,11 @@ def test_identity_follows_the_contract_order() -> None:
     row = {"transactionAmount": {"amount": "-1.50", "currency": "RON"}, "bookingDate": "2026-01-02"}
     assert record_key({**row, "entryReference": "E1", "transactionId": "T1"}) == "er:E1"
     assert record_key({**row, "transactionId": "T1"}) == "tx:T1"
+    assert record_key({**row, "entryReference": "NOTPROVIDED", "transactionId": "T1"}) == "tx:T1"
+    assert (
+        record_key({**row, "transactionId": "NOTPROVIDED"})
+        == f"h:{content_hash(row | {'transactionId': 'NOTPROVIDED'})}:0"
+    )
     assert record_key(row) == f"h:{content_hash(row)}:0"
     assert record_key(row, 1) != record_key(row, 0)
 

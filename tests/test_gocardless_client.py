@@ -110,6 +110,8 @@ def test_identity_prefers_gocardless_internal_id_then_bank_id_then_hash() -> Non
     assert record_key({"transactionId": "t", "internalTransactionId": "i"}) == "i"
     assert record_key({"transactionId": "t", "internalTransactionId": ""}) == "t"
     assert record_key({}) is None
+    assert record_key({"transactionId": "t", "internalTransactionId": "NOTPROVIDED"}) == "t"
+    assert record_key({"transactionId": "NOTPROVIDED"}) is None
     row = {"bookingDate": "2026-01-02", "transactionAmount": {"amount": "-1.50", "currency": "EUR"}}
     assert content_hash(row) == content_hash(dict(row)) != content_hash({**row, "bookingDate": "2026-01-03"})
 

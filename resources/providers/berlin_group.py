@@ -556,10 +556,18 @@ def record_key(txn: Mapping[str, Any], occurrence: int = 0) -> str:
     the response) keeps them apart.
     """
     for name in ("entryReference", "transactionId"):
-        value = txn.get(name)
-        if isinstance(value, str) and value:
+        value = given_id(txn.get(name))
+        if value is not None:
             return f"{'er' if name == 'entryReference' else 'tx'}:{value}"
     return f"h:{content_hash(txn)}:{occurrence}"
+
+
+def given_id(value: Any) -> str | None:
+    """An id the bank really gave: Berlin Group banks fill unknown ones with "NOTPROVIDED" (or
+    leave them empty), and two such rows are not one movement (staging reads them the same way)."""
+    if isinstance(value, str) and value.strip() and value != "NOTPROVIDED":
+        return value
+    return None
 
 
 def content_hash(txn: Mapping[str, Any]) -> str:

@@ -38,7 +38,7 @@ from resources.errors import (
 )
 from resources.extract import Extract, PreviewRow, TableLoad, impossible_dates, window_days
 from resources.http import ApiClient, RetryPolicy, dumps_exact, loads_exact, retry_after_seconds
-from resources.providers.berlin_group import DATE_FIELDS  # the same transaction schema
+from resources.providers.berlin_group import DATE_FIELDS, given_id  # the same transaction schema
 from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 from resources.warehouse.loader import RawRecord, ReplaceScope
@@ -595,8 +595,8 @@ def _budgeted(
 def record_key(txn: Mapping[str, Any]) -> str | None:
     """The most stable id the provider gave (internalTransactionId, then transactionId)."""
     for name in IDENTITY_FIELDS:
-        value = txn.get(name)
-        if isinstance(value, str) and value:
+        value = given_id(txn.get(name))
+        if value is not None:
             return value
     return None
 
