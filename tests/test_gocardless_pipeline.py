@@ -36,6 +36,9 @@ from sandbox.world import World
 
 BACKFILL_DAYS = 90
 SEED = 7
+# Its own connection: the session's `gocardless` connection (on the shared sandbox) must
+# survive this module for the all-sources pipeline tests.
+CONNECTION = "gocardless_pipeline_test"
 TRUELAYER_TABLES = ("transactions", "accounts", "balances")
 RAW_TABLES = (
     "gocardless_transactions",
@@ -81,7 +84,7 @@ def gocardless(gc_sandbox: GoCardlessSandbox, warehouse: WarehouseResource) -> G
         base_url=gc_sandbox.url + API_PREFIX,
         secret_id=gc_sandbox.state.client_id,
         secret_key=gc_sandbox.state.client_secret,
-        connection_name="gocardless",
+        connection_name=CONNECTION,
         max_attempts=4,
         backoff_initial_seconds=0.01,
         timeout_seconds=1.0,
@@ -99,7 +102,7 @@ def new_day(gc_sandbox: GoCardlessSandbox, database_url: str) -> None:
     """Roll the per-account limits over, at the bank and in our budget (as midnight UTC would)."""
     gc_sandbox.controls.reset_limits()
     with psycopg.connect(database_url) as conn:
-        conn.execute("delete from ops.call_budget where connection_name = 'gocardless'")
+        conn.execute("delete from ops.call_budget where connection_name = %s", (CONNECTION,))
 
 
 def run(
@@ -478,11 +481,13 @@ def test_tokens_are_encrypted_and_never_logged(
     with caplog.at_level(logging.DEBUG):
         result = run(gocardless, warehouse, backfill.last, backfill.last)
     assert result.success
-    tokens = TokenVault(database_url, secret_key).load("gocardless")
+    tokens = TokenVault(database_url, secret_key).load(CONNECTION)
     assert tokens is not None
     stored = bytes(
         scalar(
-            database_url, "select encrypted_tokens from ops.connections where connection_name = 'gocardless'"
+            database_url,
+            "select encrypted_tokens from ops.connections where connection_name = %s",
+            (CONNECTION,),
         )  # type: ignore[arg-type]
     )
     secrets = (tokens["access"], tokens["refresh"], gocardless.secret_key)

@@ -42,7 +42,10 @@ def test_serve_starts_and_stops_cleanly() -> None:
 
 def test_sandbox_exposes_world_state_and_urls() -> None:
     with Sandbox(seed=3) as sandbox:
-        assert set(sandbox.urls) == {"truelayer", "berlin_group", "revolut", "gocardless", "razorpay"}
+        assert set(sandbox.urls) == {
+            *("truelayer", "berlin_group", "revolut", "gocardless", "razorpay", "fibank"),
+            *("hdfc", "icici", "sbi"),
+        }
         assert sandbox.truelayer_api_url == sandbox.truelayer_url + "/data/v1"
         assert (sandbox.client_id, sandbox.client_secret) == ("sandbox-bankflow", "sandbox-secret")
         assert sandbox.state is sandbox.states["truelayer"] and sandbox.world.seed == 3
