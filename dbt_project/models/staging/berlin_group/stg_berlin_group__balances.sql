@@ -34,29 +34,11 @@ typed as (
             max(amount) filter (where balance_type = 'expected'),
             max(amount) filter (where balance_type = 'forwardAvailable')
         ) as available_balance,
+        cast(null as numeric) as overdraft_limit,
         max({{ json_timestamp('last_change') }}) as reported_at,
         max(fetched_at) as fetched_at
     from entries
     group by raw_id, account_ref, fetched_on
 ),
 
-deduplicated as (
-    {{ deduplicate('typed', 'account_ref, fetched_on', 'fetched_at desc, raw_id desc') }}
-),
-
-final as (
-    select
-        {{ surrogate_key(["'berlin_group'", 'account_ref', 'fetched_on']) }} as balance_key,
-        'berlin_group' as source,
-        account_ref,
-        fetched_on,
-        currency,
-        current_balance,
-        available_balance,
-        cast(null as numeric) as overdraft_limit,
-        reported_at,
-        fetched_at
-    from deduplicated
-)
-
-select * from final
+{{ balance_snapshots('typed', 'berlin_group') }}

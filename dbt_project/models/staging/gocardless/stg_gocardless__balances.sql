@@ -39,29 +39,11 @@ per_report as (
             array['interimAvailable', 'closingAvailable', 'forwardAvailable', 'expected'], balance_type), position)
             filter (where balance_type in ('interimAvailable', 'closingAvailable', 'forwardAvailable', 'expected')))[1]
             as available_balance,
+        cast(null as numeric) as overdraft_limit,
         (array_agg(currency order by position))[1] as currency,
         max(reported_at) as reported_at
     from balances
     group by raw_id, account_ref, fetched_on, fetched_at
 ),
 
-deduplicated as (
-    {{ deduplicate('per_report', 'account_ref, fetched_on', 'fetched_at desc, raw_id desc') }}
-),
-
-final as (
-    select
-        {{ surrogate_key(["'gocardless'", 'account_ref', 'fetched_on']) }} as balance_key,
-        'gocardless' as source,
-        account_ref,
-        fetched_on,
-        currency,
-        current_balance,
-        available_balance,
-        cast(null as numeric) as overdraft_limit,
-        reported_at,
-        fetched_at
-    from deduplicated
-)
-
-select * from final
+{{ balance_snapshots('per_report', 'gocardless') }}

@@ -16,23 +16,4 @@ typed as (
     from source
 ),
 
-deduplicated as (
-    {{ deduplicate('typed', 'account_ref, fetched_on', 'fetched_at desc, raw_id desc') }}
-),
-
-final as (
-    select
-        {{ surrogate_key(["'truelayer'", 'account_ref', 'fetched_on']) }} as balance_key,
-        'truelayer' as source,
-        account_ref,
-        fetched_on,
-        currency,
-        current_balance,
-        available_balance,
-        overdraft_limit,
-        reported_at,
-        fetched_at
-    from deduplicated
-)
-
-select * from final
+{{ balance_snapshots('typed', 'truelayer') }}
