@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui lint bench clean
+.PHONY: setup demo test ui lint bench bench-extract clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -45,6 +45,10 @@ lint: $(SYNCED)
 
 bench: setup
 	$(VENV)/bin/python -m bench.load
+
+# Each provider client against its sandbox bank's request floor (~10 min; see docs/benchmarks.md).
+bench-extract: setup
+	$(VENV)/bin/python -m bench.extract
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

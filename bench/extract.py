@@ -1,35 +1,55 @@
 """Benchmark: each provider client's `extract_window()` against the floor its bank's API sets.
 
     python -m bench.extract [--accounts N] [--transactions M] [--days D] [--latency S]
-                            [--providers truelayer,berlin_group,revolut,gocardless] [--json]
+                            [--providers truelayer,berlin_group,revolut,gocardless]
+                            [--concurrency 4 | 1,2,4,8] [--modes live,replay] [--json]
 
 Per provider: a sandbox app (sandbox/) over a benchmark world (bench/bench_world.py) of N accounts
-x M booked transactions spread over the last D days, every request delayed by --latency seconds
-(an ASGI middleware in front of the app), served on 127.0.0.1. The client connects through the
-bank's real consent flow (a scripted user approves at once), then `extract_window()` is timed:
-the client side only, nothing is landed in Postgres. The bank's own page size and rate limit are
-kept (Berlin Group 50 rows a page, Revolut 1,000 rows a page and 60 requests a minute); only the
-per-day call quotas (Berlin Group frequencyPerDay, GoCardless 4 calls a day) are lifted.
+x M booked transactions spread over the last D days, served from a separate process
+(bench/bank_process.py) on 127.0.0.1 with every request delayed by --latency seconds. The client
+connects through the bank's real consent flow (a scripted user approves at once), then
+`extract_window()` is timed in this process: the client side only, nothing is landed in Postgres.
+The bank's own page size and rate limits are kept (Berlin Group 50 rows a page, Revolut 1,000 rows
+a page and 60 requests a minute, GoCardless 100 a minute on account endpoints); only the per-day
+call quotas (Berlin Group frequencyPerDay, GoCardless 4 calls a day) are lifted. The clients are
+configured as the resources configure them: `--concurrency` accounts at once (the resources'
+`max_concurrent_accounts`, default 4) and their per-minute RateLimiters. The bank enforces its
+per-minute limit in both modes (a 429 with a 1 s reset, as the bank words it), so a request the
+client sends too early costs it what it would cost against the real bank.
 
-The floor is what the bank's API allows at best: requests needed (from its page size) x latency /
-allowed concurrency (1: the clients call sequentially), and for Revolut at least one request per
-second (60/min). Wall / floor is the ratio; the target is 1.5x.
+Two modes, each timed (default both, live first):
+- live: the sandbox app answers every request; its own serving time is part of the wall time
+  (reported as "sandbox s"). The responses are recorded.
+- replay: the recorded response bytes are served after the same latency, without running the
+  sandbox app: what is timed is the latency, the bank's limits and the client. (Without a live
+  run first, an untimed pass with the limits off records them.)
+
+The floor is what the bank's API allows at best, max of:
+- latency: requests needed (from the bank's page size) x latency / allowed concurrency, where the
+  allowed concurrency is the client's account concurrency (every limit TrueLayer, Berlin Group and
+  GoCardless state is per account) and 1 for Revolut (its pages chain: each `to` is the previous
+  page's last created_at);
+- rate limit: with a sliding window of N per minute, request i (from 0) cannot go before
+  floor(i / N) minutes, so R requests take at least floor((R - 1) / N) x 60 s + one latency
+  (Revolut: every request, 60/min per business; GoCardless: the /accounts/{id}/ requests,
+  100/min per company).
+Wall / floor is the ratio; the target is 1.5x.
 
 This is a benchmark, not a test: it reports times and never asserts on them. It exits non-zero
-only when an extract did not return exactly N x M distinct booked records (or quarantined any),
-so a broken extract cannot pass for a fast one.
+only when a run failed, did not return exactly N x M distinct booked records, quarantined any, or
+had more requests accepted in some minute than the bank allows (a check on the enforcement), so a
+broken or over-fast extract cannot pass for a fast one.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
+import os
 import secrets
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -39,28 +59,33 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.bench_world import BenchWorld
+from bench.bank_process import (
+    GOCARDLESS_PER_MINUTE,
+    NO_DAILY_QUOTA,
+    REVOLUT_PER_MINUTE,
+    BankControl,
+    BankSpec,
+    bank_process,
+)
 from resources.extract import Extract
 from resources.http import RetryPolicy
 from resources.providers import berlin_group, gocardless, revolut, truelayer
 from resources.rate_limit import RateLimiter
-from sandbox.berlin_group import BerlinGroupSandbox, BerlinGroupSwitches, build_berlin_group_app
-from sandbox.gocardless import GoCardlessControls, build_gocardless_app
-from sandbox.revolut import RevolutOptions, build_revolut_app
-from sandbox.server import serve
-from sandbox.state import SandboxState
-from sandbox.truelayer import build_truelayer_app
+from sandbox.berlin_group import BerlinGroupSwitches
 
 PROVIDERS = ("truelayer", "berlin_group", "revolut", "gocardless")
+MODES = ("live", "replay")
 TARGET_RATIO = 1.5
 LATENCY_S = 0.05
-CONCURRENCY = 1  # every provider client reads one request at a time
+DEFAULT_CONCURRENCY = 4  # the resources' max_concurrent_accounts
 BG_PAGE_SIZE = BerlinGroupSwitches().page_size  # the bank's, kept
 REVOLUT_PAGE = revolut.MAX_PAGE
-REVOLUT_PER_MINUTE = 60
-NO_DAILY_QUOTA = 1_000_000
+# Which requests each per-minute limit counts (path prefixes) and how many it allows.
+RATE_LIMITS: dict[str, tuple[str, int]] = {
+    "revolut": ("/api/1.0/", REVOLUT_PER_MINUTE),
+    "gocardless": ("/api/v2/accounts/", GOCARDLESS_PER_MINUTE),
+}
 CLIENT_ID, CLIENT_SECRET = "bench-extract", "bench-secret"
 # Never contacted: the scripted user stops at the bank's redirect and reads the code off it.
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -72,88 +97,70 @@ BOOKED_TABLES = {
 }
 
 
-class LatencyMiddleware:
-    """Delays every HTTP request by `latency` seconds before the app sees it; counts requests,
-    response statuses and the time the app itself took (the simulated bank's own work)."""
-
-    def __init__(self, app: ASGIApp, latency: float) -> None:
-        self.app = app
-        self.latency = latency
-        self.reset()
-
-    def reset(self) -> None:
-        self.requests = 0
-        self.statuses: Counter[int] = Counter()
-        self.app_seconds = 0.0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        self.requests += 1
-        await asyncio.sleep(self.latency)
-
-        async def counting_send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                self.statuses[message["status"]] += 1
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, counting_send)
-        finally:
-            self.app_seconds += time.perf_counter() - start
+# -- the floor ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    provider: str
-    requests_needed: int
-    floor_s: float
-    floor_basis: str
-    requests: int = 0
-    wall_s: float = 0.0
-    app_s: float = 0.0
-    statuses: dict[int, int] = field(default_factory=dict)
-    booked: int = 0
-    distinct_keys: int = 0
-    quarantined: int = 0
-    expected: int = 0
+def rate_floor(requests: int, per_minute: int, latency: float) -> float:
+    """Least time for `requests` under a sliding window of `per_minute`: the first per_minute go at
+    once, each later one a minute after the one per_minute before it, and the last takes latency."""
+    return (requests - 1) // per_minute * 60.0 + latency if requests else 0.0
+
+
+@dataclass(frozen=True)
+class Floor:
+    requests: int  # needed, from the bank's page size
+    concurrency: int  # allowed: requests in flight at once
+    latency_s: float  # requests x latency / concurrency
+    rate_s: float = 0.0  # under the bank's per-minute limit (0: none applies)
+    rate_basis: str = ""
 
     @property
-    def ratio(self) -> float:
-        return self.wall_s / self.floor_s
+    def seconds(self) -> float:
+        return max(self.latency_s, self.rate_s)
 
     @property
-    def ratio_without_sandbox(self) -> float | None:
-        """Wall minus the simulated bank's own work (building the JSON) over the floor: what latency
-        and the client add, as a real bank's serving time is no part of the floor either. None under
-        a rate-limit floor: there the pacer's waits would have absorbed the bank's work."""
-        if self.floor_basis.startswith("rate limit"):
-            return None
-        return (self.wall_s - self.app_s) / self.floor_s
-
-    @property
-    def verified(self) -> bool:
-        return self.booked == self.expected == self.distinct_keys and self.quarantined == 0
+    def basis(self) -> str:
+        if self.rate_s > self.latency_s:
+            return self.rate_basis
+        return f"latency: {self.requests:,} x latency / {self.concurrency}"
 
 
-def floor_for(provider: str, accounts: int, transactions: int, latency: float) -> tuple[int, float, str]:
-    """(requests needed, floor seconds, how the floor is set) from the bank's page size and limits."""
+def floor_for(provider: str, accounts: int, transactions: int, latency: float, concurrency: int) -> Floor:
+    """The floor the bank's page size and limits set for one extract."""
     if provider == "truelayer":  # accounts + cards lists; per account balance, transactions, pending
-        needed = 2 + 3 * accounts
-    elif provider == "berlin_group":  # accounts; per account balances + booked pages (pending on page 1)
+        return Floor(2 + 3 * accounts, concurrency, (2 + 3 * accounts) * latency / concurrency)
+    if provider == "berlin_group":  # accounts; per account balances + booked pages (pending on page 1)
         needed = 1 + accounts * (1 + math.ceil(transactions / BG_PAGE_SIZE))
-    elif provider == "revolut":  # accounts; bank details per account; booked pages over all; pending
+        return Floor(needed, concurrency, needed * latency / concurrency)
+    if provider == "revolut":  # accounts; bank details per account; booked pages over all; pending
         needed = 1 + accounts + math.ceil(accounts * transactions / REVOLUT_PAGE) + 1
-    else:  # institution once; per account details, metadata, balances, transactions (one call)
-        needed = 1 + 4 * accounts
-    by_latency = needed * latency / CONCURRENCY
-    if provider == "revolut":
-        by_rate = needed * 60 / REVOLUT_PER_MINUTE
-        if by_rate > by_latency:
-            return needed, by_rate, f"rate limit {REVOLUT_PER_MINUTE}/min"
-    return needed, by_latency, f"latency x requests / {CONCURRENCY}"
+        return Floor(
+            needed,
+            1,
+            needed * latency,
+            rate_floor(needed, REVOLUT_PER_MINUTE, latency),
+            f"rate: {needed} requests at {REVOLUT_PER_MINUTE}/min",
+        )
+    # institution once; per account details, metadata, balances, transactions (one call)
+    on_accounts = 4 * accounts
+    return Floor(
+        1 + on_accounts,
+        concurrency,
+        (1 + on_accounts) * latency / concurrency,
+        rate_floor(on_accounts, GOCARDLESS_PER_MINUTE, latency),
+        f"rate: {on_accounts} account requests at {GOCARDLESS_PER_MINUTE}/min",
+    )
+
+
+def max_in_window(times: Sequence[float], window: float = 60.0) -> int:
+    """Most requests that arrived within any `window` seconds (t - window, t]: what a bank's
+    sliding-window limiter would have counted at its busiest."""
+    ordered, most, first = sorted(times), 0, 0
+    for last, moment in enumerate(ordered):
+        while ordered[first] <= moment - window:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 # -- the scripted user: follows the bank's consent pages to the redirect and reads it -----------------
@@ -180,12 +187,20 @@ def query_value(url: str, name: str) -> str:
     return values[0]
 
 
-# -- per provider: app, consent, extract -------------------------------------------------------------
+# -- per provider: consent, then runs -----------------------------------------------------------------
 
-Extractor = Callable[[], Extract]
+# run(concurrency, paced) -> the extract; paced=False turns the client's per-minute limiter off
+Run = Callable[[int, bool], Extract]
 
 
-def truelayer_extract(url: str, first_day: date, last_day: date, fetched_on: date) -> Extractor:
+@dataclass(frozen=True)
+class Window:
+    first_day: date
+    last_day: date
+    fetched_on: date
+
+
+def connect_truelayer(url: str, window: Window) -> Run:
     auth_url, api_url = truelayer.environment_urls(url)
     config = truelayer.TrueLayerConfig(
         auth_url=auth_url,
@@ -195,18 +210,19 @@ def truelayer_extract(url: str, first_day: date, last_day: date, fetched_on: dat
         redirect_uri=REDIRECT_URI,
     )
     auth = truelayer.TrueLayerAuth(config)
-    state = secrets.token_urlsafe(8)
-    code = query_value(approve(auth.authorization_url(state)), "code")
+    code = query_value(approve(auth.authorization_url(secrets.token_urlsafe(8))), "code")
     tokens = auth.exchange_code(code)
 
-    def run() -> Extract:
-        with truelayer.TrueLayerClient(api_url, tokens["access_token"], retry=RetryPolicy()) as client:
-            return truelayer.extract_window(client, first_day, last_day, fetched_on)
+    def run(concurrency: int, paced: bool) -> Extract:
+        with truelayer.TrueLayerClient(
+            api_url, tokens["access_token"], retry=RetryPolicy(), concurrency=concurrency
+        ) as client:
+            return truelayer.extract_window(client, window.first_day, window.last_day, window.fetched_on)
 
     return run
 
 
-def berlin_group_extract(url: str, first_day: date, last_day: date, fetched_on: date) -> Extractor:
+def connect_berlin_group(url: str, window: Window) -> Run:
     config = berlin_group.BerlinGroupConfig(
         base_url=url,
         token_url=f"{url}/oauth/token",
@@ -220,18 +236,16 @@ def berlin_group_extract(url: str, first_day: date, last_day: date, fetched_on: 
     code = query_value(approve(pending.url), "code")
     tokens = berlin_group.finish_consent(code, pending, auth=auth)
 
-    def run() -> Extract:
+    def run(concurrency: int, paced: bool) -> Extract:
         with berlin_group.BerlinGroupClient(
-            url, tokens["access_token"], tokens["consent_id"], retry=RetryPolicy()
+            url, tokens["access_token"], tokens["consent_id"], retry=RetryPolicy(), concurrency=concurrency
         ) as client:
-            return berlin_group.extract_window(client, first_day, last_day, fetched_on)
+            return berlin_group.extract_window(client, window.first_day, window.last_day, window.fetched_on)
 
     return run
 
 
-def revolut_extract(
-    url: str, private_pem: str, first_day: date, last_day: date, fetched_on: date
-) -> Extractor:
+def connect_revolut(url: str, window: Window, private_pem: str) -> Run:
     config = revolut.RevolutConfig(
         api_url=f"{url}/api/1.0",
         consent_url=f"{url}/app-confirm",
@@ -239,19 +253,22 @@ def revolut_extract(
         private_key_pem=private_pem,
         redirect_uri=REDIRECT_URI,
     )
-    # One limiter for the token call and the reads: both count against the 60/min limit.
-    auth = revolut.RevolutAuth(config, retry=RetryPolicy(), rate_limiter=RateLimiter(REVOLUT_PER_MINUTE))
+    auth = revolut.RevolutAuth(config, retry=RetryPolicy())
     code = query_value(approve(revolut.authorization_url(config, secrets.token_urlsafe(8))), "code")
     tokens = auth.exchange_code(code)
 
-    def run() -> Extract:
-        with revolut.RevolutClient(auth, tokens, retry=RetryPolicy()) as client:
-            return revolut.extract_window(client, first_day, last_day, fetched_on)
+    def run(concurrency: int, paced: bool) -> Extract:
+        # One limiter for the run's token and data calls, new per run as the resource makes it: a
+        # run starts with a minute of its own (the consent was long before).
+        limiter = RateLimiter.per_minute(REVOLUT_PER_MINUTE if paced else None)
+        run_auth = revolut.RevolutAuth(config, retry=RetryPolicy(), rate_limiter=limiter)
+        with revolut.RevolutClient(run_auth, tokens, retry=RetryPolicy()) as client:
+            return revolut.extract_window(client, window.first_day, window.last_day, window.fetched_on)
 
     return run
 
 
-def gocardless_extract(url: str, first_day: date, last_day: date, fetched_on: date) -> Extractor:
+def connect_gocardless(url: str, window: Window) -> Run:
     config = gocardless.GoCardlessConfig(
         base_url=f"{url}/api/v2", secret_id=CLIENT_ID, secret_key=CLIENT_SECRET
     )
@@ -265,61 +282,218 @@ def gocardless_extract(url: str, first_day: date, last_day: date, fetched_on: da
         account_ids = client.linked_accounts(str(requisition["id"]))
         tokens = client.tokens
 
-    def run() -> Extract:
-        with gocardless.GoCardlessClient(config, tokens, retry=RetryPolicy()) as client:
-            return gocardless.extract_window(client, account_ids, first_day, last_day, fetched_on)
+    def run(concurrency: int, paced: bool) -> Extract:
+        limiter = RateLimiter.per_minute(GOCARDLESS_PER_MINUTE if paced else None)
+        with gocardless.GoCardlessClient(
+            config, tokens, retry=RetryPolicy(), concurrency=concurrency, rate_limiter=limiter
+        ) as client:
+            return gocardless.extract_window(
+                client, account_ids, window.first_day, window.last_day, window.fetched_on
+            )
 
     return run
 
 
-def build_app(provider: str, world: BenchWorld, public_pem: str) -> ASGIApp:
-    state = SandboxState(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+def connect(provider: str, url: str, window: Window, private_pem: str) -> Run:
     if provider == "truelayer":
-        return build_truelayer_app(world, state)  # type: ignore[arg-type]
+        return connect_truelayer(url, window)
     if provider == "berlin_group":
-        switches = BerlinGroupSwitches(max_frequency_per_day=NO_DAILY_QUOTA)
-        return build_berlin_group_app(world, state, BerlinGroupSandbox(switches))  # type: ignore[arg-type]
+        return connect_berlin_group(url, window)
     if provider == "revolut":
-        options = RevolutOptions(public_key_pem=public_pem, rate_limit_per_minute=REVOLUT_PER_MINUTE)
-        return build_revolut_app(world, state, options)  # type: ignore[arg-type]
-    controls = GoCardlessControls(calls_per_day=NO_DAILY_QUOTA)
-    return build_gocardless_app(world, state, controls)  # type: ignore[arg-type]
+        return connect_revolut(url, window, private_pem)
+    return connect_gocardless(url, window)
 
 
-def run_provider(
-    provider: str, accounts: int, transactions: int, days: int, latency: float, keys: tuple[str, str]
-) -> Result:
-    fetched_on = datetime.now(UTC).date()
-    last_day = fetched_on - timedelta(days=1)
-    first_day = last_day - timedelta(days=days - 1)
-    needed, floor_s, basis = floor_for(provider, accounts, transactions, latency)
-    result = Result(provider, needed, floor_s, basis)
-    world = BenchWorld(provider, accounts, transactions, first_day, last_day, today=fetched_on)
-    result.expected = world.expected_booked()[0]
-    app = LatencyMiddleware(build_app(provider, world, keys[1]), latency)
-    with serve(app) as url:
-        if provider == "truelayer":
-            extractor = truelayer_extract(url, first_day, last_day, fetched_on)
-        elif provider == "berlin_group":
-            extractor = berlin_group_extract(url, first_day, last_day, fetched_on)
-        elif provider == "revolut":
-            extractor = revolut_extract(url, keys[0], first_day, last_day, fetched_on)
-        else:
-            extractor = gocardless_extract(url, first_day, last_day, fetched_on)
-        app.reset()  # the consent flow is not part of the run
-        start = time.perf_counter()
-        extract = extractor()
-        result.wall_s = time.perf_counter() - start
-    result.requests, result.app_s, result.statuses = app.requests, app.app_seconds, dict(app.statuses)
-    records = extract.load(BOOKED_TABLES[provider]).records
-    result.booked = len(records)
-    result.distinct_keys = len({(r.account_ref, r.record_key) for r in records})
-    result.quarantined = len(extract.quarantined)
+# -- one timed run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    provider: str
+    mode: str
+    floor: Floor
+    expected: int
+    requests: int = 0
+    wall_s: float = 0.0
+    app_s: float = 0.0
+    bank_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+    max_per_minute: int | None = None  # of the requests the bank's per-minute limit counts
+    limit_per_minute: int | None = None
+    booked: int = 0
+    distinct_keys: int = 0
+    quarantined: int = 0
+    error: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.wall_s / self.floor.seconds
+
+    @property
+    def within_limit(self) -> bool:
+        return self.max_per_minute is None or self.max_per_minute <= (self.limit_per_minute or 0)
+
+    @property
+    def verified(self) -> bool:
+        counts = self.booked == self.expected == self.distinct_keys and self.quarantined == 0
+        return self.error is None and counts and self.within_limit
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "mode": self.mode,
+            "concurrency": self.floor.concurrency,
+            "requests": self.requests,
+            "requests_needed": self.floor.requests,
+            "statuses": self.statuses,
+            "wall_s": round(self.wall_s, 3),
+            "floor_s": round(self.floor.seconds, 3),
+            "floor_latency_s": round(self.floor.latency_s, 3),
+            "floor_rate_s": round(self.floor.rate_s, 3),
+            "floor_basis": self.floor.basis,
+            "ratio": round(self.ratio, 3),
+            "within_target": self.ratio <= TARGET_RATIO,
+            "sandbox_app_s": round(self.app_s, 3),
+            "bank_cpu_s": round(self.bank_cpu_s, 3),
+            "client_cpu_s": round(self.client_cpu_s, 3),
+            "max_per_minute": self.max_per_minute,
+            "limit_per_minute": self.limit_per_minute,
+            "booked": self.booked,
+            "expected": self.expected,
+            "quarantined": self.quarantined,
+            "error": self.error,
+            "verified": self.verified,
+        }
+
+
+def timed_run(bank: BankControl, provider: str, mode: str, run: Run, floor: Floor, *, paced: bool) -> Result:
+    """One extract through the bank in `mode` (live, record or replay), timed and verified."""
+    bank.call("mode", to=mode)
+    bank.call("limits", to="on" if paced else "off")  # the bank's per-minute limits
+    bank.call("reset")
+    extract: Extract | None = None
+    error = None
+    cpu, start = time.process_time(), time.perf_counter()
+    try:
+        extract = run(floor.concurrency, paced)
+    except Exception as exc:  # reported and counted as a failed run, never hidden
+        error = f"{type(exc).__name__}: {exc}"
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    stats = bank.call("stats")
+    result = Result(provider, mode, floor, stats["expected_booked"], error=error)
+    result.wall_s, result.client_cpu_s = wall, cpu
+    result.requests, result.statuses = stats["requests"], stats["statuses"]
+    result.app_s = stats["app_seconds"] if mode != "replay" else 0.0
+    result.bank_cpu_s = stats["cpu_seconds"]
+    if provider in RATE_LIMITS and paced:
+        prefix, limit = RATE_LIMITS[provider]
+        # What the bank counted: refused requests (429) do not count against its limit.
+        arrivals = [
+            moment for moment, path, status in stats["arrivals"] if path.startswith(prefix) and status != 429
+        ]
+        result.max_per_minute, result.limit_per_minute = max_in_window(arrivals), limit
+    if extract is not None:
+        records = extract.load(BOOKED_TABLES[provider]).records
+        result.booked = len(records)
+        result.distinct_keys = len({(r.account_ref, r.record_key) for r in records})
+        result.quarantined = len(extract.quarantined)
     return result
 
 
-def _times(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{ratio:.2f}x"
+def run_provider(
+    provider: str, args: argparse.Namespace, concurrencies: Sequence[int], keys: tuple[str, str]
+) -> list[Result]:
+    """Start the provider's bank, connect, then the timed runs: live at each concurrency (the first
+    one recording), then replay at each."""
+    fetched_on = datetime.now(UTC).date()
+    last_day = fetched_on - timedelta(days=1)
+    window = Window(last_day - timedelta(days=args.days - 1), last_day, fetched_on)
+    spec = BankSpec(
+        provider,
+        args.accounts,
+        args.transactions,
+        window.first_day,
+        window.last_day,
+        fetched_on,
+        args.latency,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        keys[1],
+    )
+    # Revolut's client has no account concurrency: its pages chain and its limit is per business.
+    levels = [1] if provider == "revolut" else list(concurrencies)
+    results: list[Result] = []
+    with bank_process(spec) as bank:
+        run = connect(provider, bank.url, window, keys[0])
+        recorded = False
+        for mode in args.modes:
+            if mode == "replay" and not recorded:
+                floor = floor_for(provider, args.accounts, args.transactions, args.latency, max(levels))
+                report(timed_run(bank, provider, "record", run, floor, paced=False))
+                recorded = True
+            for level in levels:
+                floor = floor_for(provider, args.accounts, args.transactions, args.latency, level)
+                live_mode = "live" if recorded else "record"
+                result = timed_run(
+                    bank, provider, live_mode if mode == "live" else "replay", run, floor, paced=True
+                )
+                result.mode = mode
+                recorded = True
+                report(result)
+                results.append(result)
+    return results
+
+
+# -- output -------------------------------------------------------------------------------------------
+
+
+def report(r: Result) -> None:
+    statuses = ", ".join(f"{status} x{count}" for status, count in r.statuses.items())
+    if r.mode == "record":  # untimed, limits off: only what it fetched matters
+        print(
+            f"  record (untimed, limits off): requests {r.requests:,} ({statuses}); booked {r.booked:,} "
+            f"(expected {r.expected:,}){'' if r.error is None else '; ERROR ' + r.error} "
+            f"{'OK' if r.verified else 'MISMATCH'}",
+            flush=True,
+        )
+        return
+    per_minute = (
+        f"; at most {r.max_per_minute} of the limited requests in any 60 s (limit {r.limit_per_minute})"
+        if r.max_per_minute is not None
+        else ""
+    )
+    print(
+        f"  {r.mode:<6} concurrency {r.floor.concurrency}: requests {r.requests:,} "
+        f"(needed {r.floor.requests:,}; {statuses}); wall {r.wall_s:.2f} s, floor {r.floor.seconds:.2f} s "
+        f"({r.floor.basis}), ratio {r.ratio:.2f}x; sandbox app {r.app_s:.2f} s, bank CPU "
+        f"{r.bank_cpu_s:.2f} s, client CPU {r.client_cpu_s:.2f} s{per_minute}",
+        flush=True,
+    )
+    verdict = "OK" if r.verified else "MISMATCH"
+    print(
+        f"  {'':<6} verify: booked {r.booked:,} (distinct {r.distinct_keys:,}, expected {r.expected:,}, "
+        f"quarantined {r.quarantined}){'' if r.error is None else '; ERROR ' + r.error} {verdict}",
+        flush=True,
+    )
+
+
+def print_table(results: Sequence[Result]) -> None:
+    print()
+    print(
+        f"{'provider':<13} {'mode':<6} {'conc':>4} {'requests':>8} {'needed':>7} {'wall s':>8} "
+        f"{'floor s':>8} {'ratio':>6}  {'within':<6} {'sandbox s':>9} {'bank cpu':>8} {'client cpu':>10} "
+        f"{'max/60s':>7}  verified"
+    )
+    for r in results:
+        within = "yes" if r.ratio <= TARGET_RATIO else "NO"
+        per_minute = "-" if r.max_per_minute is None else f"{r.max_per_minute}/{r.limit_per_minute}"
+        print(
+            f"{r.provider:<13} {r.mode:<6} {r.floor.concurrency:>4} {r.requests:>8,} {r.floor.requests:>7,} "
+            f"{r.wall_s:>8.2f} {r.floor.seconds:>8.2f} {r.ratio:>5.2f}x  {within:<6} {r.app_s:>9.2f} "
+            f"{r.bank_cpu_s:>8.2f} {r.client_cpu_s:>10.2f} {per_minute:>7}  {'OK' if r.verified else 'NO'}"
+        )
+    print(f"target: wall within {TARGET_RATIO}x of the floor")
 
 
 def revolut_keys() -> tuple[str, str]:
@@ -334,6 +508,10 @@ def revolut_keys() -> tuple[str, str]:
         .decode()
     )
     return private, public
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,52 +529,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--providers", default=",".join(PROVIDERS), help="comma-separated (default: all four)"
     )
+    parser.add_argument(
+        "--concurrency",
+        default=str(DEFAULT_CONCURRENCY),
+        help="accounts read at once, one run per value, e.g. 1,2,4,8 (default 4; Revolut always 1)",
+    )
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="live and/or replay, in that order (default both)"
+    )
     parser.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
     args = parser.parse_args(argv)
-    providers = [p.strip() for p in args.providers.split(",") if p.strip()]
+    providers = _csv(args.providers)
     if unknown := sorted(set(providers) - set(PROVIDERS)):
         parser.error(f"unknown provider(s): {', '.join(unknown)}")
+    asked = set(_csv(args.modes))
+    if not asked or asked - set(MODES):
+        parser.error("--modes takes live and/or replay")
+    args.modes = [mode for mode in MODES if mode in asked]
+    try:
+        concurrencies = [int(level) for level in _csv(args.concurrency)]
+    except ValueError:
+        parser.error("--concurrency takes positive integers, e.g. 1,2,4,8")
+    if not concurrencies or min(concurrencies) < 1:
+        parser.error("--concurrency takes positive integers, e.g. 1,2,4,8")
     if args.accounts < 1 or args.transactions < 1 or not 1 <= args.days <= 90 or args.latency <= 0:
         parser.error("--accounts, --transactions and --latency must be positive, --days 1..90")
 
     keys = revolut_keys()
+    load_before = os.getloadavg()
     print(
         f"{args.accounts} accounts x {args.transactions:,} booked rows per provider over {args.days} days, "
-        f"{args.latency * 1000:.0f} ms latency per request, concurrency {CONCURRENCY}",
+        f"{args.latency * 1000:.0f} ms latency per request, account concurrency "
+        f"{', '.join(map(str, concurrencies))}, modes {', '.join(args.modes)}; {os.cpu_count()} CPUs, "
+        f"load average {load_before[0]:.2f}",
         flush=True,
     )
     results: list[Result] = []
     for provider in providers:
-        print(f"{provider}: extracting ...", flush=True)
-        result = run_provider(provider, args.accounts, args.transactions, args.days, args.latency, keys)
-        results.append(result)
-        statuses = ", ".join(f"{status} x{count}" for status, count in sorted(result.statuses.items()))
-        print(
-            f"  requests {result.requests:,} (needed {result.requests_needed:,}; {statuses}); "
-            f"wall {result.wall_s:.2f} s, floor {result.floor_s:.2f} s ({result.floor_basis}), "
-            f"ratio {result.ratio:.2f}x; sandbox app time {result.app_s:.2f} s, "
-            f"ratio without it {_times(result.ratio_without_sandbox)}",
-            flush=True,
-        )
-        print(
-            f"  verify: booked {result.booked:,} (distinct {result.distinct_keys:,}, expected "
-            f"{result.expected:,}, quarantined {result.quarantined}) "
-            f"{'OK' if result.verified else 'MISMATCH'}",
-            flush=True,
-        )
-
-    print()
-    print(
-        f"{'provider':<13} {'requests':>8} {'needed':>7} {'wall s':>8} {'floor s':>8} {'ratio':>6}  "
-        f"{'within':<6} {'sandbox s':>9} {'w/o sandbox':>11}"
-    )
-    for r in results:
-        within = "yes" if r.ratio <= TARGET_RATIO else "NO"
-        print(
-            f"{r.provider:<13} {r.requests:>8,} {r.requests_needed:>7,} {r.wall_s:>8.2f} "
-            f"{r.floor_s:>8.2f} {r.ratio:>5.2f}x  {within:<6} {r.app_s:>9.2f} {_times(r.ratio_without_sandbox):>11}"
-        )
-    print(f"target: wall within {TARGET_RATIO}x of the floor")
+        print(f"{provider}:", flush=True)
+        results += run_provider(provider, args, concurrencies, keys)
+    print_table(results)
     ok = all(r.verified for r in results)
     print(f"verification: {'OK' if ok else 'MISMATCH'}")
     if args.json:
@@ -405,29 +577,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "transactions_per_account": args.transactions,
             "days": args.days,
             "latency_s": args.latency,
-            "concurrency": CONCURRENCY,
+            "concurrency": concurrencies,
+            "modes": args.modes,
             "target_ratio": TARGET_RATIO,
-            "providers": [
-                {
-                    "provider": r.provider,
-                    "requests": r.requests,
-                    "requests_needed": r.requests_needed,
-                    "statuses": {str(k): v for k, v in sorted(r.statuses.items())},
-                    "wall_s": round(r.wall_s, 3),
-                    "floor_s": round(r.floor_s, 3),
-                    "floor_basis": r.floor_basis,
-                    "ratio": round(r.ratio, 3),
-                    "within_target": r.ratio <= TARGET_RATIO,
-                    "sandbox_app_s": round(r.app_s, 3),
-                    "ratio_without_sandbox": (
-                        None if r.ratio_without_sandbox is None else round(r.ratio_without_sandbox, 3)
-                    ),
-                    "booked": r.booked,
-                    "expected": r.expected,
-                    "verified": r.verified,
-                }
-                for r in results
-            ],
+            "cpus": os.cpu_count(),
+            "load_average": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "runs": [r.as_json() for r in results],
             "verified": ok,
         }
         print(json.dumps(summary))

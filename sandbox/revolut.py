@@ -9,11 +9,16 @@ Fault switches: the shared ones on ``SandboxState`` (path prefix ``/api/1.0``: r
 429 code 3162 with Retry-After, server_error, unauthorized, malformed_json) plus ``RevolutOptions``:
 ``rate_limit_per_minute`` (real limiter), ``slow_seconds``/``slow_requests``, ``page_border_ties``,
 ``book_pending`` (+ ``rebook_under_new_id``), ``expire_access_tokens()`` and ``revoke_consent()``.
+
+``/transactions`` answers from a newest-first list of every transaction, built once per world state
+(today and the switches that change what is served) and bisected on ``created_at``, so a page costs
+its own rows, not the whole world's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import datetime as dt
 import secrets
@@ -37,7 +42,7 @@ from starlette.routing import Route
 
 from sandbox.admin import admin_routes
 from sandbox.faults import FaultMiddleware, correlation_headers
-from sandbox.jsonbody import ExactJSONResponse
+from sandbox.jsonbody import ExactJSONResponse, dumps_exact
 from sandbox.model import WorldTransaction
 from sandbox.revolut_json import account_json, bank_details_json, iso_ms, transaction_json
 from sandbox.state import FaultMode, SandboxState
@@ -51,8 +56,6 @@ AUDIENCE = "https://revolut.com"
 MAX_COUNT = 1000
 # Revolut's code grant carries no redirect_uri, so codes are issued and redeemed under one constant.
 _CODE_REDIRECT = "revolut-app-confirm"
-# Card payments book up to this many days after they are made (sandbox.daybook.CARD_LAG_DAYS).
-_MAX_LAG_DAYS = 3
 
 
 @dataclass
@@ -110,6 +113,11 @@ class RevolutOptions:
             expires = self._access.get(token)
         return expires is not None and expires > self.clock()
 
+    def forget_calls(self) -> None:
+        """Start the per-minute count afresh, as if the client had been quiet for a minute."""
+        with self._lock:
+            self._calls.clear()
+
     def take_call(self) -> bool:
         """Count a request against the per-minute limit; False when over it."""
         if self.rate_limit_per_minute is None:
@@ -129,6 +137,31 @@ class RevolutOptions:
                 return 0.0
             self.slow_requests -= 1
             return self.slow_seconds
+
+
+@dataclass
+class _ServedTransactions:
+    """What /transactions serves for one world state: bodies newest first ((created_at, id)
+    descending), their created_at negated (ascending, for bisect) and each body's JSON once rendered."""
+
+    key: tuple[object, ...]
+    bodies: list[dict[str, Any]]
+    neg_created: list[int]  # -(microseconds since the epoch) of each body's created_at
+    texts: list[str | None]
+
+    @classmethod
+    def of(
+        cls, key: tuple[object, ...], items: list[tuple[dt.datetime, str, dict[str, Any]]]
+    ) -> _ServedTransactions:
+        bodies = [body for _, _, body in items]
+        return cls(key, bodies, [-_micros(created) for created, _, _ in items], [None] * len(bodies))
+
+    def text(self, index: int) -> str:
+        """The body's exact JSON, rendered on first use (bodies never change once served)."""
+        text = self.texts[index]
+        if text is None:
+            text = self.texts[index] = dumps_exact(self.bodies[index])
+        return text
 
 
 def rv_error(
@@ -261,26 +294,55 @@ def build_revolut_app(world: World, state: SandboxState, options: RevolutOptions
             return rv_error(400, 2101, f"count must be between 1 and {MAX_COUNT}.")
         states = set(query.getlist("state"))
         wanted_account = query.get("account")
-        items = [
-            txn
-            for txn in _all_transactions(start, end)
-            if (start is None or txn[0] >= start)
-            and (end is None or txn[0] < end)  # from inclusive, to exclusive, on created_at
-            and (not states or txn[2]["state"] in states)
-            and (wanted_account is None or any(leg["account_id"] == wanted_account for leg in txn[2]["legs"]))
-        ]
-        # Newest first; equal created_at in a stable order, so tied pages are reproducible.
-        items.sort(key=lambda txn: (txn[0], txn[1]), reverse=True)
-        return ExactJSONResponse([body for _, _, body in items[:count]])
+        served = _served()
+        # from inclusive, to exclusive, on created_at: a slice of the newest-first list.
+        low = bisect.bisect_right(served.neg_created, -_micros(end)) if end else 0
+        high = bisect.bisect_right(served.neg_created, -_micros(start)) if start else len(served.bodies)
+        page: list[int] = []
+        for index in range(low, high):
+            body = served.bodies[index]
+            if states and body["state"] not in states:
+                continue
+            if wanted_account is not None and not any(
+                leg["account_id"] == wanted_account for leg in body["legs"]
+            ):
+                continue
+            page.append(index)
+            if len(page) == count:
+                break
+        # The bytes ExactJSONResponse would render for the list of these bodies.
+        text = "[" + ",".join(served.text(index) for index in page) + "]"
+        return Response(text.encode("utf-8"), media_type="application/json")
 
-    def _all_transactions(
-        start: dt.datetime | None, end: dt.datetime | None
-    ) -> list[tuple[dt.datetime, str, dict[str, Any]]]:
-        first = (start.date() if start else world.history_start) - dt.timedelta(days=7)
-        last = (end.date() if end else world.today) + dt.timedelta(days=_MAX_LAG_DAYS + 7)
+    served_lock = threading.Lock()
+    served_cache: list[_ServedTransactions] = []
+
+    def _served() -> _ServedTransactions:
+        """Every transaction /transactions can serve, newest first, built once per world state
+        (today and the switches that change what is served) rather than once per page."""
+        key = (
+            world.today,
+            world.history_start,
+            opts.page_border_ties,
+            opts.book_pending,
+            opts.rebook_under_new_id,
+        )
+        with served_lock:
+            if not served_cache or served_cache[0].key != key:
+                items = _all_transactions()
+                # Newest first; equal created_at in a stable order, so tied pages are reproducible.
+                items.sort(key=lambda txn: (txn[0], txn[1]), reverse=True)
+                served_cache[:] = [_ServedTransactions.of(key, items)]
+            return served_cache[0]
+
+    def _all_transactions() -> list[tuple[dt.datetime, str, dict[str, Any]]]:
+        """(created_at, id, body) of every transaction of the world's Revolut accounts: all booked
+        rows of the world's history (exchanges as one two-legged transaction) and the pending ones."""
         booked: list[WorldTransaction] = []
         for account in accounts:
-            booked.extend(world.booked(account.account_id, first, last))
+            booked.extend(
+                world.booked(account.account_id, world.history_start, world.today + dt.timedelta(days=1))
+            )
         balances = {txn.world_id: world.running_balance(txn) for txn in booked}
         groups: dict[str, list[WorldTransaction]] = defaultdict(list)
         singles: list[list[WorldTransaction]] = []
@@ -384,3 +446,11 @@ def _instant(text: str) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _micros(moment: dt.datetime) -> int:
+    """An aware datetime as whole microseconds since the epoch (exact, unlike a float timestamp)."""
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1)
