@@ -71,6 +71,7 @@ from bench.bank_process import (
 from resources.extract import Extract
 from resources.http import RetryPolicy
 from resources.providers import berlin_group, gocardless, revolut, truelayer
+from resources.providers.gocardless_resource import ACCOUNT_PATHS
 from resources.rate_limit import RateLimiter
 from sandbox.berlin_group import BerlinGroupSwitches
 
@@ -283,7 +284,7 @@ def connect_gocardless(url: str, window: Window) -> Run:
         tokens = client.tokens
 
     def run(concurrency: int, paced: bool) -> Extract:
-        limiter = RateLimiter.per_minute(GOCARDLESS_PER_MINUTE if paced else None)
+        limiter = RateLimiter.per_minute(GOCARDLESS_PER_MINUTE if paced else None, paths=ACCOUNT_PATHS)
         with gocardless.GoCardlessClient(
             config, tokens, retry=RetryPolicy(), concurrency=concurrency, rate_limiter=limiter
         ) as client:

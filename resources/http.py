@@ -164,7 +164,7 @@ class ApiClient:
         where = f"{method} {path}"
         # Not popped: every retry of the call needs the caller's headers again.
         headers = {**self._headers(), **kwargs.get("headers", {})}
-        self._rate_limiter.wait()
+        self._rate_limiter.wait(path)
         with self._count_lock:
             self.requests_sent += 1
         try:

@@ -138,3 +138,12 @@ def test_a_token_refused_after_renewal_keeps_the_providers_fix(bank: Bank) -> No
             client.get_json("/data/x")
     assert "refused too" in str(error.value) and "Check BANKFLOW_TESTBANK_CLIENT_ID" in str(error.value)
     assert "bankflow connect" not in str(error.value)
+
+
+def test_rate_limiter_counts_only_the_paths_it_limits() -> None:
+    limiter = RateLimiter(1, period_seconds=60, paths=r"^/accounts/")
+    for _ in range(5):
+        limiter.wait("/institutions/X/")
+    limiter.wait("/accounts/a/details/")
+    # Only the account call is in the window (a second one would wait the minute out).
+    assert len(limiter._sent) == 1

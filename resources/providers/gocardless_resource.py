@@ -25,6 +25,10 @@ from resources.providers.gocardless import (
 from resources.rate_limit import RateLimiter
 from resources.vault import TokenVault
 
+# The 100-a-minute limit is on /accounts/{id}/... (institutions and requisitions have their own,
+# higher ones).
+ACCOUNT_PATHS = r"^/accounts/"
+
 
 class GoCardlessResource(dg.ConfigurableResource):
     """GoCardless Bank Account Data API v2 (live, or bankflow's simulator: only the URL differs)."""
@@ -69,7 +73,7 @@ class GoCardlessResource(dg.ConfigurableResource):
             retry=self.retry_policy(),
             timeout=self.timeout_seconds,
             concurrency=self.max_concurrent_accounts,
-            rate_limiter=RateLimiter.per_minute(self.requests_per_minute),
+            rate_limiter=RateLimiter.per_minute(self.requests_per_minute, paths=ACCOUNT_PATHS),
         )
 
     def requisitions(self, vault: TokenVault) -> list[dict[str, Any]]:
