@@ -86,7 +86,6 @@ class RazorpayClient:
             raise ValueError(f"page_size must be between 1 and {MAX_COUNT}")
         self.config = config
         self.page_size = page_size
-        self.requests_sent = 0
         token = base64.b64encode(f"{config.key_id}:{config.key_secret}".encode()).decode()
         self._authorization = f"Basic {token}"
         self._api = ApiClient(
@@ -111,9 +110,12 @@ class RazorpayClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # Runs once per HTTP attempt, retries included.
+    @property
+    def requests_sent(self) -> int:
+        """Requests sent so far, retries included (counted by the shared client)."""
+        return self._api.requests_sent
+
     def _headers(self) -> dict[str, str]:
-        self.requests_sent += 1
         return {"Authorization": self._authorization}
 
     def collection(self, path: str, params: Mapping[str, int | str] | None = None) -> Iterator[Any]:
