@@ -5,6 +5,13 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from pipelines.files.assets import raw_statement_files
+from pipelines.files.sensors import (
+    marts_refresh_job,
+    statement_days_sensor,
+    statement_files_job,
+    statement_files_sensor,
+)
 from pipelines.jobs import daily_pipeline
 from pipelines.quality.checks import gx_fct_transactions
 from pipelines.resources import resources_from_env
@@ -32,10 +39,13 @@ def build_definitions(
     sources = [asset for asset in CONNECTOR_ASSETS if asset.required_resource_keys <= provided]
     if "rest_banks" in resources:
         sources += [REST_BANK_ASSETS[bank.name] for bank in REST_BANKS if bank.is_configured(environ)]
+    files = [raw_statement_files] if "statement_files" in resources else []
+    sensors = [statement_files_sensor, statement_days_sensor] if files else []
     return dg.Definitions(
-        assets=[*sources, dbt_models, dbt_incremental_models],
+        assets=[*sources, *files, dbt_models, dbt_incremental_models],
         asset_checks=[gx_fct_transactions],
-        jobs=[daily_pipeline],
+        jobs=[daily_pipeline, *([statement_files_job, marts_refresh_job] if files else [])],
+        sensors=sensors,
         resources=dict(resources),
     )
 

@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipelines.transform.project import dbt_project
+from resources.files.files_resource import StatementFilesResource
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.fibank_resource import FibankResource
 from resources.providers.gocardless_resource import GoCardlessResource
@@ -84,6 +85,8 @@ def _all_resources() -> dict[str, object]:
             username=dg.EnvVar("BANKFLOW_FIBANK_USERNAME"),
             password=dg.EnvVar("BANKFLOW_FIBANK_PASSWORD"),
         ),
+        # Statement drops are connectors/sftp/*.yaml files; their secrets are read when a run opens one.
+        "statement_files": StatementFilesResource(home=dg.EnvVar("BANKFLOW_HOME")),
         "dbt": DbtCliResource(
             project_dir=dbt_project(), dbt_executable=str(Path(sys.executable).parent / "dbt")
         ),

@@ -42,14 +42,16 @@ class RawRecord:
 
 @dataclass(frozen=True)
 class ReplaceScope:
-    """Which existing rows a load replaces: rows in these partitions and/or of these accounts.
+    """Which existing rows a load replaces: rows in these partitions, of these accounts and/or from
+    these files (a statement file is replaced whole, whatever days its entries fall on).
 
-    Both None replaces the whole table (a snapshot source). Either way only the loading source's
+    All None replaces the whole table (a snapshot source). Either way only the loading source's
     own rows: several sources may share a table (the declarative REST banks share raw.rest_*).
     """
 
     partition_keys: Sequence[str] | None = None
     account_refs: Sequence[str] | None = None
+    file_ids: Sequence[str] | None = None
 
     def admits(self, record: RawRecord) -> bool:
         in_partitions = self.partition_keys is None or record.partition_key in self.partition_keys
@@ -151,6 +153,8 @@ def _delete_statement(table: str, scope: ReplaceScope) -> sql.Composed:
         conditions.append(sql.SQL("partition_key = any(%(partition_keys)s)"))
     if scope.account_refs is not None:
         conditions.append(sql.SQL("account_ref = any(%(account_refs)s)"))
+    if scope.file_ids is not None:
+        conditions.append(sql.SQL("file_id = any(%(file_ids)s)"))
     return sql.SQL("delete from {} where {}").format(_qualified(table), sql.SQL(" and ").join(conditions))
 
 
@@ -160,4 +164,6 @@ def _scope_params(scope: ReplaceScope, source: str) -> dict[str, str | list[str]
         params["partition_keys"] = list(scope.partition_keys)
     if scope.account_refs is not None:
         params["account_refs"] = list(scope.account_refs)
+    if scope.file_ids is not None:
+        params["file_ids"] = list(scope.file_ids)
     return params

@@ -55,6 +55,12 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "fibank_balances",
         "fibank_transactions",
     ),
+    # Statement files of every format (camt.053, MT940, CSV, JSON, OFX), keyed by (source = format,
+    # file_id = the file's sha256): one row per statement and one per entry, as the parser read them.
+    "files": (
+        "file_statements",
+        "file_entries",
+    ),
 }
 
 

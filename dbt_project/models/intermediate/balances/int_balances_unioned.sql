@@ -26,6 +26,10 @@ fibank_balances as (
     select * from {{ ref('stg_fibank__balances') }}
 ),
 
+file_balances as (
+    select * from {{ ref('stg_files__balances') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -44,6 +48,8 @@ unioned as (
     select * from rest_balances
     union all
     select * from fibank_balances
+    union all
+    select * from file_balances
 ),
 
 final as (

@@ -52,6 +52,11 @@ fibank_booked as (
     select * from {{ ref('stg_fibank__transactions') }}
 ),
 
+-- Statement files of every format (camt.053, MT940, CSV, JSON, OFX).
+file_entries as (
+    select * from {{ ref('stg_files__transactions') }}
+),
+
 accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
@@ -110,32 +115,71 @@ with_accounts as (
         and unioned.account_ref = accounts.account_ref
 ),
 
-final as (
+files_with_accounts as (
     select
-        transaction_key,
-        source,
+        file_entries.*,
+        accounts.account_key
+    from file_entries
+    left join accounts
+        on file_entries.source = accounts.source
+        and file_entries.account_ref = accounts.account_ref
+),
+
+-- The same booked movement reported by an API and by a statement file is one row: the API's.
+-- Its key was there first (a file arrives the next morning) and stays stable for overrides and
+-- matches, and it carries what files lack (pending lineage, merchant, MCC, provider category).
+-- Movements pair on account, booking day and amount, the n-th of the API's with the n-th of the
+-- file's in time order, so two equal payments on one day are two rows on both sides.
+api_booked_occurrences as (
+    select
         account_key,
-        account_ref,
-        source_transaction_id,
-        entry_reference,
-        end_to_end_id,
-        status,
         booking_date,
-        value_date,
-        booked_at,
         amount,
-        currency,
-        counterparty_name,
-        counterparty_iban,
-        merchant_name,
-        mcc,
-        description,
-        bank_transaction_code,
-        provider_category,
-        provider_subcategory,
-        balance_after,
-        raw_record_key
+        row_number() over (
+            partition by account_key, booking_date, amount order by booked_at, source, source_transaction_id
+        ) as occurrence
     from with_accounts
+    where status = 'booked' and account_key is not null
+),
+
+file_occurrences as (
+    select
+        files_with_accounts.*,
+        row_number() over (
+            partition by account_key, booking_date, amount, status
+            order by booked_at, source, source_transaction_id
+        ) as occurrence
+    from files_with_accounts
+),
+
+files_not_reported_by_an_api as (
+    select file_occurrences.*
+    from file_occurrences
+    where file_occurrences.status <> 'booked'
+        or file_occurrences.account_key is null
+        or not exists (
+            select 1
+            from api_booked_occurrences
+            where api_booked_occurrences.account_key = file_occurrences.account_key
+                and api_booked_occurrences.booking_date = file_occurrences.booking_date
+                and api_booked_occurrences.amount = file_occurrences.amount
+                and api_booked_occurrences.occurrence = file_occurrences.occurrence
+        )
+),
+
+{%- set canonical_columns = [
+    'transaction_key', 'source', 'account_key', 'account_ref', 'source_transaction_id', 'entry_reference',
+    'end_to_end_id', 'status', 'booking_date', 'value_date', 'booked_at', 'amount', 'currency',
+    'counterparty_name', 'counterparty_iban', 'merchant_name', 'mcc', 'description',
+    'bank_transaction_code', 'provider_category', 'provider_subcategory', 'balance_after', 'raw_record_key',
+] %}
+
+final as (
+    select {{ canonical_columns | join(', ') }}
+    from with_accounts
+    union all
+    select {{ canonical_columns | join(', ') }}
+    from files_not_reported_by_an_api
 )
 
 select * from final
