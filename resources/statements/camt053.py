@@ -75,6 +75,7 @@ _NOT_PROVIDED = "NOTPROVIDED"
 
 _Element = etree._Element
 _local_names: dict[str, str] = {}
+_wildcards: dict[str, str] = {}
 
 
 def _local(tag: object) -> str | None:
@@ -87,17 +88,20 @@ def _local(tag: object) -> str | None:
     return name
 
 
+def _wildcard(name: str) -> str:
+    """`{*}name`: lxml matches it in C against any namespace, i.e. on the local name."""
+    tag = _wildcards.get(name)
+    if tag is None:
+        tag = _wildcards[name] = f"{{*}}{name}"
+    return tag
+
+
 def _child(element: _Element | None, *path: str) -> _Element | None:
     """The first element at `path` (local names, one per level) below `element`."""
     for name in path:
         if element is None:
             return None
-        for candidate in element:
-            if _local(candidate.tag) == name:
-                element = candidate
-                break
-        else:
-            return None
+        element = next(element.iterchildren(_wildcard(name)), None)
     return element
 
 
@@ -105,7 +109,7 @@ def _children(element: _Element | None, name: str) -> list[_Element]:
     """Every direct child of `element` with local name `name`."""
     if element is None:
         return []
-    return [candidate for candidate in element if _local(candidate.tag) == name]
+    return list(element.iterchildren(_wildcard(name)))
 
 
 def _fold(value: str | None) -> str | None:
