@@ -216,6 +216,9 @@ def test_sniff() -> None:
     assert not parser.sniff(b'{"data": [1, 2]}', "a.json")
     assert not parser.sniff(b'Date,txn_id\n"txn_id"', "a.csv")
     assert not parser.sniff(b"", "a.json")
+    assert parser.sniff(b"[]\n", "day-without-movements.json")
+    assert parser.sniff(b"\xef\xbb\xbf [ \r\n ]", "a.json")
+    assert not parser.sniff(b"[] x", "a.json")
 
 
 # -- properties ------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ ENTRY_STATUS: dict[str, EntryStatus] = {
 }
 # Keys whose presence near the start of a file says "the seed's standard format".
 _SNIFF_KEYS = (b'"txn_id"', b'"transactions"')
+_EMPTY_ARRAY = re.compile(rb"\[[ \t\r\n]*\]")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _WHITESPACE = re.compile(r"\s+")
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
@@ -81,8 +82,11 @@ class JsonStatementParser:
         self.rejected: list[tuple[int, str, str]] = []
 
     def sniff(self, head: bytes, filename: str) -> bool:
-        """First non-space byte `[` or `{`, and a standard-format key (`txn_id`, `transactions`)."""
-        text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+        """First non-space byte `[` or `{`, and a standard-format key (`txn_id`, `transactions`);
+        or an empty array, which is how a producer writes a day without movements."""
+        text = head.removeprefix(b"\xef\xbb\xbf").strip()
+        if _EMPTY_ARRAY.fullmatch(text):
+            return True
         return text[:1] in (b"[", b"{") and any(key in text for key in _SNIFF_KEYS)
 
     def parse(self, path: Path) -> Iterator[StatementEvent]:
