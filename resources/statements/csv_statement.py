@@ -130,7 +130,8 @@ class CsvStatementParser:
                     header = next(reader, None)
                 if header is None:
                     raise StatementParseError(f"{path.name}: no header row after {mapping.skip_rows} line(s)")
-                positions = self._positions(path, [cell.strip().lstrip("\ufeff") for cell in header])
+                header = [cell.strip().lstrip("\ufeff") for cell in header]
+                positions = self._positions(path, header)
                 rows: list[_Row] = []
                 for record in reader:
                     if not any(cell.strip() for cell in record):
