@@ -7,6 +7,7 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -30,6 +31,7 @@ from resources.settings import load_settings
 from resources.vault import TokenVault
 from resources.warehouse.raw_tables import all_raw_tables
 from sandbox.server import Sandbox
+from sandbox.sftp_drop import DROP_USER, SandboxDrop
 
 # Where the sandbox world has accounts that GoCardless reaches (Revolut LT, Banca Transilvania, ING).
 SANDBOX_GOCARDLESS_COUNTRIES = ("LT", "RO", "NL")
@@ -38,6 +40,7 @@ MODEL_TABLES = (
     ("marts", "fct_transactions"),
     ("marts", "fct_balances"),
     ("marts", "dim_accounts"),
+    ("ops", "file_ledger"),
 )
 
 
@@ -74,12 +77,19 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
         first = today - timedelta(days=days - 1)
         log_path = runtime.home / "logs" / "demo.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with console.status(
-            f"Backfilling {days} daily partitions {first} .. {today} in one run (extract, dbt, checks)"
-        ):
-            # dagster-dbt echoes dbt's output on stdout; it goes to the log, the terminal keeps the summary.
-            with log_path.open("w") as log, contextlib.redirect_stdout(log):
-                success, checks = backfill(first.isoformat(), today.isoformat())
+        # Statement files of yesterday and before: a bank drops a day's file the next morning.
+        with SandboxDrop(sandbox.world, first, today - timedelta(days=1)) as drop:
+            use_sandbox_drop(drop, runtime.home)
+            with console.status("Landing the SFTP drop's statement files (camt.053, MT940, CSV, JSON)"):
+                files_ok, files = land_statement_files()
+            console.print(f"Statement files over SFTP (pinned host key): {files}")
+            with console.status(
+                f"Backfilling {days} daily partitions {first} .. {today} in one run (extract, dbt, checks)"
+            ):
+                # dagster-dbt echoes dbt's output on stdout; it goes to the log, the terminal keeps the summary.
+                with log_path.open("w") as log, contextlib.redirect_stdout(log):
+                    success, checks = backfill(first.isoformat(), today.isoformat())
+        success = success and files_ok
         console.print(f"dbt output of the run: {log_path}")
         counts = layer_counts(runtime.database_url)
 
@@ -132,6 +142,81 @@ def use_sandbox(sandbox: Sandbox) -> None:
             os.environ.update(
                 rest_bank_sandbox_env(bank, sandbox.urls[bank.name], sandbox.client_id, sandbox.client_secret)
             )
+
+
+SANDBOX_DROPS = ("northwind", "kaveri_icici", "kaveri_sbi")
+
+
+def use_sandbox_drop(drop: SandboxDrop, home: Path) -> None:
+    """Point the sandbox's SFTP drops at the sandbox server and trust its host key, as a user runs
+    `bankflow sftp trust <drop> --fingerprint ...` with the fingerprint the bank sent them."""
+    from resources.files.sftp import scan_host_key, trust_host_key
+
+    assert drop.info is not None
+    known_hosts = home / "sandbox_known_hosts"
+    presented = scan_host_key(drop.info.host, drop.info.port)
+    if presented.fingerprint.removeprefix("SHA256:") != drop.info.host_key_fingerprint.removeprefix(
+        "SHA256:"
+    ):
+        raise RuntimeError("the sandbox SFTP server presents another host key than it started with")
+    trust_host_key(known_hosts, presented)
+    for name in SANDBOX_DROPS:
+        prefix = f"BANKFLOW_SFTP_{name.upper()}_"
+        os.environ.update(
+            {
+                f"{prefix}HOST": drop.info.host,
+                f"{prefix}PORT": str(drop.info.port),
+                f"{prefix}USERNAME": DROP_USER,
+                f"{prefix}PRIVATE_KEY": drop.user_key.private_key,
+                f"{prefix}KNOWN_HOSTS": str(known_hosts),
+            }
+        )
+
+
+def land_statement_files() -> tuple[bool, str]:
+    """Land every file the drops hold that the ledger has not seen, in one run of the files job
+    (what the sensor requests file by file, as one backfill of the directory)."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.files.partitions import statement_file_partitions
+    from pipelines.files.sensors import unseen_files
+
+    resources = defs.resources
+    with resources["warehouse"].connect() as conn:
+        listing = unseen_files(resources["statement_files"], conn)
+    keys = [key for keys in listing.new.values() for key in keys]
+    if listing.errors:
+        return False, f"drops not listed: {listing.errors}"
+    if not keys:
+        return True, "no new files"
+    job = defs.resolve_job_def("statement_files_job")
+    with dg.DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions(statement_file_partitions.name))
+        instance.add_dynamic_partitions(statement_file_partitions.name, [k for k in keys if k not in known])
+        ordered = [
+            k for k in instance.get_dynamic_partitions(statement_file_partitions.name) if k in set(keys)
+        ]
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            tags={
+                "dagster/asset_partition_range_start": ordered[0],
+                "dagster/asset_partition_range_end": ordered[-1],
+                "bankflow/trigger": "demo",
+            },
+            raise_on_error=False,
+        )
+        metadata = {}
+        for event in result.get_asset_materialization_events():
+            if event.asset_key == dg.AssetKey("raw_file_entries"):
+                metadata = event.materialization.metadata
+    summary = ", ".join(
+        f"{metadata[name].value} {name.removeprefix('files_').replace('_', ' ')}"
+        for name in ("files", "files_parsed", "files_quarantined", "files_duplicate", "entries_landed")
+        if name in metadata
+    )
+    return result.success, summary or "no files run"
 
 
 def rest_bank_sandbox_env(bank: RestBank, url: str, client_id: str, client_secret: str) -> dict[str, str]:

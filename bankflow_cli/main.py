@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from dotenv import load_dotenv
@@ -21,6 +23,8 @@ app = typer.Typer(
 )
 sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+sftp_app = typer.Typer(help="SFTP statement drops (connectors/sftp/*.yaml).", no_args_is_help=True)
+app.add_typer(sftp_app, name="sftp")
 console = Console()
 
 
@@ -162,6 +166,59 @@ def connections() -> None:
             calls,
         )
     console.print(table)
+
+
+@app.command("import")
+def import_(
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="Statement files to land.")
+    ],
+    bank: str | None = typer.Option(
+        None, help="The bank's connector name (e.g. icici), for accounts without an IBAN."
+    ),
+) -> None:
+    """Land statements downloaded from a bank's website (camt.053, MT940, CSV with a mapping, JSON,
+    OFX) through the same ledger, parsers and quarantine as the SFTP drops."""
+    from bankflow_cli.files import import_files, print_import
+
+    runtime = prepare_runtime(load_settings())
+    results = import_files(runtime.database_url, runtime.home, files, bank=bank)
+    print_import(console, results)
+    console.print("The marts pick the entries up on the next pipeline run (make demo / make ui).")
+    raise typer.Exit(1 if any(r.outcome == "quarantined" for _, r in results) else 0)
+
+
+@app.command()
+def files(
+    connection: str | None = typer.Option(None, help="Only this drop (or `local`)."),
+    limit: int = typer.Option(50, help="Rows to show."),
+) -> None:
+    """The file ledger: every statement file seen, its version, status, entries and balance check."""
+    from bankflow_cli.files import print_ledger
+
+    runtime = prepare_runtime(load_settings())
+    print_ledger(console, runtime.database_url, connection, limit)
+
+
+@sftp_app.command("trust")
+def sftp_trust(
+    connection: str = typer.Argument(..., help="The drop's name (connectors/sftp/<name>.yaml)."),
+    fingerprint: str | None = typer.Option(
+        None, help="The SHA256 fingerprint your bank gave you; trusted only if the server presents it."
+    ),
+    yes: bool = typer.Option(False, "--yes", help="Trust without asking (after checking the fingerprint)."),
+) -> None:
+    """Record an SFTP host's key as trusted (unknown or changed keys are always refused)."""
+    from bankflow_cli.files import trust
+    from resources.files.connections import sftp_connections
+
+    settings = load_settings()
+    drop = next((c for c in sftp_connections() if c.name == connection), None)
+    if drop is None:
+        console.print(f"[red]No drop named {connection!r}[/] in connectors/sftp/.")
+        raise typer.Exit(2)
+    home = (PROJECT_ROOT / settings.home).resolve() if not settings.home.is_absolute() else settings.home
+    raise typer.Exit(0 if trust(console, drop, home, fingerprint, yes) else 1)
 
 
 @app.command("secret-key")

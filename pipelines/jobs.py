@@ -7,6 +7,6 @@ import dagster as dg
 daily_pipeline = dg.define_asset_job(
     name="daily_pipeline",
     # Statement files have a partition per file, not per day: their own job and sensor land them.
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("raw_statement_files"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.tag("bankflow/partitioning", "per_file"),
     description="Extract every source for the partition window, build the dbt models, run the checks.",
 )

@@ -1,6 +1,5 @@
 """Statement files: fetch each file of the run's partitions, land it once, quarantine what cannot be read."""
 
-from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
@@ -24,12 +23,14 @@ RAW_TABLES = {
     STATEMENTS_TABLE: "One row per statement of a file: account, period, every balance the file "
     "reports, and the balance check (opening + entries = closing) with its difference.",
 }
+# Per-file partitions cannot share a run with daily ones: the daily job leaves these assets out by it.
+PER_FILE_TAG = {"bankflow/partitioning": "per_file"}
 BALANCE_CHECK = "statement_balances_continuous"
 PARSED_CHECK = "statement_files_parsed"
 
 
 @dg.multi_asset(
-    specs=raw_asset_specs(RAW_TABLES),
+    specs=[spec.merge_attributes(tags=PER_FILE_TAG) for spec in raw_asset_specs(RAW_TABLES)],
     check_specs=[
         dg.AssetCheckSpec(
             BALANCE_CHECK,

@@ -1,11 +1,12 @@
 """Sensors for statement files: one run per new file, then the marts for the days it touched."""
 
-from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import dagster as dg
+import psycopg
 
 from pipelines.files.partitions import statement_file_partitions
 from pipelines.partitions import PARTITIONS_START
@@ -16,8 +17,7 @@ from resources.warehouse.resource import WarehouseResource
 
 statement_files_job = dg.define_asset_job(
     name="statement_files_job",
-    selection=dg.AssetSelection.assets("raw_statement_files"),
-    partitions_def=statement_file_partitions,
+    selection=dg.AssetSelection.tag("bankflow/partitioning", "per_file"),
     description="Land statement files (one partition per file sighting) in raw.",
 )
 marts_refresh_job = dg.define_asset_job(
@@ -25,6 +25,36 @@ marts_refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("staging", "intermediate", "marts"),
     description="Rebuild the dbt models for a range of booking days (after statement files landed).",
 )
+
+
+@dataclass
+class DropListing:
+    """Per drop: how many files it lists, the partition keys of those the ledger has not seen,
+    and the drops that could not be listed (with why)."""
+
+    listed: dict[str, int] = field(default_factory=dict)
+    new: dict[str, list[str]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def unseen_files(statement_files: StatementFilesResource, conn: psycopg.Connection) -> DropListing:
+    """List every configured drop and the watched folder; keep what the ledger has not seen."""
+    listing = DropListing()
+    for name in statement_files.source_names():
+        try:
+            with statement_files.open_source(name) as source:
+                files = source.list_files()
+        except Exception as exc:  # one drop's outage must not stop the others' files
+            listing.errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
+        seen = seen_sightings(conn, name)
+        listing.listed[name] = len(files)
+        listing.new[name] = [
+            file_partition_key(name, f.path, f.mtime_epoch, f.size)
+            for f in files
+            if (f.path, f.size, f.mtime) not in seen
+        ]
+    return listing
 
 
 @dg.sensor(
@@ -37,27 +67,21 @@ def statement_files_sensor(
     ledger has not seen. The cursor keeps, per drop, when it was last listed and what was new;
     the ledger, not the cursor, decides what is new, so a lost cursor requests nothing twice."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    requests: list[dg.RunRequest] = []
-    new_keys: list[str] = []
-    errors: dict[str, str] = {}
     known = set(context.instance.get_dynamic_partitions(statement_file_partitions.name))
-    for name in statement_files.source_names():
-        try:
-            with statement_files.open_source(name) as source:
-                listed = source.list_files()
-        except Exception as exc:  # one drop's outage must not stop the others' files
-            errors[name] = f"{type(exc).__name__}: {exc}"
-            context.log.warning(f"statement drop {name!r} not listed: {errors[name]}")
-            continue
-        with warehouse.connect() as conn:
-            seen = seen_sightings(conn, name)
-        fresh = [f for f in listed if (f.path, f.size, f.mtime) not in seen]
-        for item in fresh:
-            key = file_partition_key(name, item.path, item.mtime_epoch, item.size)
-            if key not in known:
-                new_keys.append(key)
-            requests.append(dg.RunRequest(run_key=key, partition_key=key))
-        cursor[name] = {"listed_at": datetime.now(UTC).isoformat(), "files": len(listed), "new": len(fresh)}
+    with warehouse.connect() as conn:
+        listing = unseen_files(statement_files, conn)
+    for name, error in listing.errors.items():
+        context.log.warning(f"statement drop {name!r} not listed: {error}")
+    keys = [key for keys in listing.new.values() for key in keys]
+    requests = [dg.RunRequest(run_key=key, partition_key=key) for key in keys]
+    new_keys = [key for key in keys if key not in known]
+    for name, files in listing.listed.items():
+        cursor[name] = {
+            "listed_at": datetime.now(UTC).isoformat(),
+            "files": files,
+            "new": len(listing.new.get(name, [])),
+        }
+    errors = listing.errors
     cursor["errors"] = errors
     if not requests and not errors:
         return dg.SkipReason("no new statement files")

@@ -116,6 +116,7 @@ def sftp_endpoint(connection: SftpConnection, environ: Mapping[str, str], home: 
         private_key=env("PRIVATE_KEY"),
         known_hosts=Path(known_hosts) if known_hosts else home / "known_hosts",
         host_key_fingerprint=env("HOST_KEY_FINGERPRINT"),
+        name=connection.name,
     )
 
 

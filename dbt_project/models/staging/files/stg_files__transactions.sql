@@ -9,7 +9,9 @@ typed as (
         account_ref as file_account_id,
         record_key,
         payload ->> 'status' as entry_status,
-        {{ json_date("payload ->> 'booking_date'") }} as booking_date,
+        -- Some banks give only a value date (ClearBank camt.053.001.11): that is the booking day then.
+        coalesce({{ json_date("payload ->> 'booking_date'") }}, {{ json_date("payload ->> 'value_date'") }})
+            as booking_date,
         {{ json_date("payload ->> 'value_date'") }} as value_date,
         {{ json_timestamp("payload ->> 'booked_at'") }} as file_booked_at,
         -- ->> gives the JSON number's own text: the cast is exact.
