@@ -116,7 +116,9 @@ def test_every_file_lands_once_and_equals_the_world(
     assert len(ledger) == days * len(STATEMENT_FORMATS)
     # Identical bytes are one file: only the SBI drop's empty days (`[]`) repeat themselves.
     duplicates = [path for status, _, _, path in ledger if status == "duplicate"]
-    assert all(Path(drop.root / "kaveri" / Path(p).name).read_text().strip() == "[]" for p in duplicates), duplicates
+    assert all(Path(drop.root / "kaveri" / Path(p).name).read_text().strip() == "[]" for p in duplicates), (
+        duplicates
+    )
     ledger = [row[:3] for row in ledger if row[0] != "duplicate"]
     assert {status for status, _, _ in ledger} == {"parsed"}
     assert {fmt for _, fmt, _ in ledger} == {"camt053", "mt940", "csv", "json"}

@@ -1,6 +1,5 @@
 """Statement files: fetch each file of the run's partitions, land it once, quarantine what cannot be read."""
 
-
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime

@@ -1,6 +1,5 @@
 """Sensors for statement files: one run per new file, then the marts for the days it touched."""
 
-
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
