@@ -71,6 +71,24 @@ def ui(
             use_sandbox(sandbox)
             connect_sandbox_banks(runtime.database_url, os.environ["BANKFLOW_SECRET_KEY"])
             console.print(f"No banks configured: sandbox banks connected ({', '.join(sandbox.urls)}).")
+            # The sandbox's statement drop, kept under the home so the files sensor sees the same
+            # files from one `make ui` to the next (the ledger lands each once).
+            from datetime import timedelta
+
+            from bankflow_cli.demo import use_sandbox_drop
+            from sandbox.sftp_drop import SandboxDrop
+
+            today = sandbox.world.today
+            drop = stack.enter_context(
+                SandboxDrop(
+                    sandbox.world,
+                    today - timedelta(days=89),
+                    today - timedelta(days=1),
+                    runtime.home / "sandbox-drop",
+                )
+            )
+            use_sandbox_drop(drop, runtime.home)
+            console.print(f"Sandbox SFTP drop on {drop.info.host}:{drop.info.port} (host key pinned).")
         console.print(f"Open http://{host}:{port}  (Ctrl-C stops it)")
         bin_dir = os.path.dirname(sys.executable)
         # dagster dev re-parses the dbt project with the `dbt` on PATH: make it this environment's.
