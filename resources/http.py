@@ -1,19 +1,23 @@
 """The one HTTP layer all API connectors share: timeouts, retries with backoff, error mapping.
 
 Provider modules add only what is theirs (auth, paging, record shape). Responses are parsed
-with Decimal for every JSON number with a fraction, so money never passes through float.
+with Decimal for every JSON number with a fraction, so money never passes through float. A list
+of records can also be read element by element, each with its exact source text: that text is
+what lands in raw (what the bank said, byte for byte), and it saves re-serialising every record.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import simplejson
@@ -48,6 +52,104 @@ def loads_exact(text: str | bytes) -> Any:
 def dumps_exact(value: Any) -> str:
     """Serialise JSON writing Decimals back as the exact numbers they were parsed from."""
     return simplejson.dumps(value, use_decimal=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class JsonElement(NamedTuple):
+    """One element of a JSON array as the source sent it: its exact text and its parsed value."""
+
+    text: str
+    value: Any
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; simplejson (loads_exact) refuses them too.
+    raise ValueError(f"{name} is not a JSON number (the response is not valid JSON)")
+
+
+# The stdlib decoder's C scanner parses one value at a given offset and says where it ended,
+# which is what reading an array element by element needs (simplejson's is no faster).
+_EXACT_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_WHITESPACE = json.decoder.WHITESPACE
+
+
+def iter_array_elements(content: str | bytes, key: str) -> Iterator[JsonElement]:
+    """The elements of the array under `key` in a JSON object, each with its exact source text
+    and its value parsed as `loads_exact` would (Decimal for fractions), one at a time.
+
+    One at a time because a caller that keeps only the text and a few fields then holds one
+    parsed element at a time: a 2,000-row response parsed whole survives long enough for its
+    ~8,000 dicts and lists to be promoted through the garbage collector's generations, and the
+    collections that follow cost more than the parsing (docs/benchmarks.md).
+
+    The whole document is checked, the part after the array once its last element is yielded:
+    a malformed element, a bad delimiter, trailing data, or no array (or two) under `key` raise
+    ValueError part-way through the iteration. Bytes are UTF-8; a leading byte-order mark is
+    skipped.
+    """
+    text = content.decode("utf-8-sig") if isinstance(content, bytes) else content
+    i = _WHITESPACE.match(text, 0).end()
+    if not text.startswith("{", i):
+        _EXACT_DECODER.decode(text)  # a clear error if it is not JSON at all
+        raise ValueError(f"the response is not a JSON object with a {key!r} list")
+    found = False
+    i = _WHITESPACE.match(text, i + 1).end()
+    if text.startswith("}", i):
+        i += 1
+    else:
+        while True:
+            if not text.startswith('"', i):
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
+            name, i = json.decoder.scanstring(text, i + 1)
+            i = _WHITESPACE.match(text, i).end()
+            if not text.startswith(":", i):
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+            i = _WHITESPACE.match(text, i + 1).end()
+            if name == key:
+                # Elements already yielded cannot be taken back, so a second one is refused
+                # rather than read as the last one (which is what loads_exact would keep).
+                if found:
+                    raise ValueError(f"{key!r} appears twice in the response")
+                if not text.startswith("[", i):
+                    raise ValueError(f"{key!r} in the response is not a list")
+                found = True
+                i = yield from _array_elements(text, i + 1)
+            else:
+                _, i = _EXACT_DECODER.raw_decode(text, i)
+            i = _WHITESPACE.match(text, i).end()
+            if text.startswith("}", i):
+                i += 1
+                break
+            if not text.startswith(",", i):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+            i = _WHITESPACE.match(text, i + 1).end()
+    end = _WHITESPACE.match(text, i).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    if not found:
+        raise ValueError(f"no {key!r} list in the response")
+
+
+def _array_elements(text: str, i: int) -> Generator[JsonElement, None, int]:
+    """Yield the elements of the array whose '[' is just before `i`; return the offset after its ']'."""
+    # This loop runs once a record (2,000 times a TrueLayer response), so it calls the C scanner
+    # itself (raw_decode only wraps it) and makes each JsonElement with tuple.__new__ (a third of
+    # the NamedTuple constructor's cost).
+    scan, skip, new = _EXACT_DECODER.scan_once, _WHITESPACE.match, tuple.__new__
+    i = skip(text, i).end()
+    if text.startswith("]", i):
+        return i + 1
+    while True:
+        try:
+            value, end = scan(text, i)
+        except StopIteration as exc:
+            raise json.JSONDecodeError("Expecting value", text, exc.value) from None
+        yield new(JsonElement, (text[i:end], value))
+        i = skip(text, end).end()
+        if text.startswith("]", i):
+            return i + 1
+        if not text.startswith(",", i):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        i = skip(text, i + 1).end()
 
 
 class ApiClient:
@@ -113,9 +215,32 @@ class ApiClient:
         try:
             return loads_exact(response.content)
         except ValueError as exc:
-            raise ProviderResponseError(
-                self.provider, f"{method} {path}: response is not valid JSON ({exc.msg} at char {exc.pos})"
-            ) from None
+            raise self._not_json(f"{method} {path}", exc) from None
+
+    def iter_array_elements(
+        self, path: str, key: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[JsonElement]:
+        """GET a JSON object and iterate over the elements of its array under `key`, each with its
+        exact source text and its value (see `iter_array_elements`). The request is made now; a
+        malformed body raises ProviderResponseError during the iteration."""
+        response = self._authorized("GET", path, accept_redirect=False, params=params)
+        return self._elements(f"GET {path}", response.content, key)
+
+    def _elements(self, where: str, content: bytes, key: str) -> Iterator[JsonElement]:
+        try:
+            yield from iter_array_elements(content, key)
+        except ValueError as exc:
+            raise self._not_json(where, exc) from None
+
+    def _not_json(self, where: str, exc: ValueError) -> ProviderResponseError:
+        # Where the body went wrong, never the body itself (it may echo secrets).
+        if isinstance(exc, UnicodeDecodeError):
+            detail = f"not UTF-8 at byte {exc.start}"
+        elif isinstance(exc, json.JSONDecodeError | simplejson.JSONDecodeError):
+            detail = f"{exc.msg} at char {exc.pos}"
+        else:
+            return ProviderResponseError(self.provider, f"{where}: {exc}")
+        return ProviderResponseError(self.provider, f"{where}: response is not valid JSON ({detail})")
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request like `request_json` and return the response itself, for what is not a
