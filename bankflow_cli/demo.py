@@ -181,10 +181,15 @@ def land_statement_files() -> tuple[bool, str]:
     from pipelines.definitions import defs
     from pipelines.files.partitions import statement_file_partitions
     from pipelines.files.sensors import unseen_files
+    from resources.files.files_resource import StatementFilesResource
+    from resources.warehouse.resource import WarehouseResource
 
-    resources = defs.resources
-    with resources["warehouse"].connect() as conn:
-        listing = unseen_files(resources["statement_files"], conn)
+    # The code location's resources read EnvVars at run time; here, before a run, read them as it will.
+    warehouse = WarehouseResource(
+        database_url=os.environ["BANKFLOW_DATABASE_URL"], home=os.environ["BANKFLOW_HOME"]
+    )
+    with warehouse.connect() as conn:
+        listing = unseen_files(StatementFilesResource(home=os.environ["BANKFLOW_HOME"]), conn)
     keys = [key for keys in listing.new.values() for key in keys]
     if listing.errors:
         return False, f"drops not listed: {listing.errors}"
