@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui lint bench bench-extract clean
+.PHONY: setup demo test ui lint bench bench-extract bench-parse bench-sftp clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -49,6 +49,13 @@ bench: setup
 # Each provider client against its sandbox bank's request floor (~10 min; see docs/benchmarks.md).
 bench-extract: setup
 	$(VENV)/bin/python -m bench.extract
+
+# A 200 MB camt.053 through the streaming parser (peak RSS) and a 200 MB SFTP fetch vs OpenSSH's sftp.
+bench-parse: setup
+	$(VENV)/bin/python -m bench.parse
+
+bench-sftp: setup
+	$(VENV)/bin/python -m bench.sftp
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
