@@ -23,8 +23,9 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from resources.yaml_config import load_yaml_model
 
 SFTP_CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "connectors" / "sftp"
 EXTRA_DIRS_ENV = "BANKFLOW_SFTP_CONNECTORS_DIR"
@@ -55,15 +56,7 @@ class SftpConnection(BaseModel):
 
 
 def load_sftp_connection(path: Path) -> SftpConnection:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return SftpConnection.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise SftpConnectionConfigError(f"{path.name}: {field}: {first['msg']}") from None
-    except yaml.YAMLError as exc:
-        raise SftpConnectionConfigError(f"{path.name}: not valid YAML: {exc}") from None
+    return load_yaml_model(path, SftpConnection, SftpConnectionConfigError)
 
 
 def sftp_connections(extra_dirs: Iterable[Path] | None = None) -> list[SftpConnection]:

@@ -16,7 +16,6 @@ Files are read from `connectors/rest/` at the repository root and from every dir
 from __future__ import annotations
 
 import os
-import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from resources.yaml_config import load_yaml_model
 
 DEFAULT_CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "connectors" / "rest"
 CONNECTORS_DIR_ENV = "BANKFLOW_REST_CONNECTORS_DIR"
@@ -361,32 +361,8 @@ class RestBank(_Strict):
 
 def load_rest_bank(path: Path) -> RestBank:
     """Read and validate one connector file; errors name the file and each bad field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RestConnectorConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RestConnectorConfigError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise RestConnectorConfigError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        bank = RestBank.model_validate(data)
-    except ValidationError as exc:
-        raise RestConnectorConfigError(f"{path}:\n{_describe(exc)}") from None
+    bank = load_yaml_model(path, RestBank, RestConnectorConfigError)
     return bank.model_copy(update={"source_file": path})
-
-
-def _describe(exc: ValidationError) -> str:
-    # loc and message only: pydantic's default text repeats the input value, which could be a
-    # secret someone pasted into the file.
-    lines = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = re.sub(r"^Value error, ", "", error["msg"])
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
 
 
 def load_rest_banks(directories: Sequence[Path]) -> list[RestBank]:

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from resources.yaml_config import load_yaml_model
 
 DEFAULT_CSV_CONNECTORS_DIR = Path(__file__).resolve().parents[2] / "connectors" / "csv"
 
@@ -214,30 +215,8 @@ class CsvMapping(_Strict):
 
 def load_csv_mapping(path: Path) -> CsvMapping:
     """Read and validate one mapping file; errors name the file and each bad field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CsvMappingError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise CsvMappingError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise CsvMappingError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        mapping = CsvMapping.model_validate(data)
-    except ValidationError as exc:
-        raise CsvMappingError(f"{path}:\n{_describe(exc)}") from None
+    mapping = load_yaml_model(path, CsvMapping, CsvMappingError)
     return mapping.model_copy(update={"source_file": path})
-
-
-def _describe(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = re.sub(r"^Value error, ", "", error["msg"])
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
 
 
 def load_csv_mappings(directories: Sequence[Path] = ()) -> list[CsvMapping]:
