@@ -204,7 +204,13 @@ def client_for(bank: Bank, **config: object) -> BerlinGroupClient:
         return holder["access_token"]
 
     return BerlinGroupClient(
-        bank.url, tokens["access_token"], tokens["consent_id"], refresh=refresh, retry=FAST, timeout=0.5
+        # Long enough for a loaded 2-core machine to answer a normal call; the slow-call test waits longer.
+        bank.url,
+        tokens["access_token"],
+        tokens["consent_id"],
+        refresh=refresh,
+        retry=FAST,
+        timeout=2.0,
     )
 
 
@@ -225,7 +231,7 @@ def test_token_expiry_mid_run_refreshes_and_retries_transient_errors(bank: Bank)
         clean = extract_window(client, today - dt.timedelta(days=20), today, today)
         bank.bg.switches.expire_token_after = 1
         bank.state.set_fault("server_error", count=1, path_prefix="/v1/accounts/")
-        bank.bg.switches.slow_seconds, bank.bg.switches.slow_calls = 1.0, 1
+        bank.bg.switches.slow_seconds, bank.bg.switches.slow_calls = 4.0, 1
         again = extract_window(client, today - dt.timedelta(days=20), today, today)
     assert [(r.record_key, r.payload) for r in again.load("berlin_group_transactions").records] == [
         (r.record_key, r.payload) for r in clean.load("berlin_group_transactions").records
