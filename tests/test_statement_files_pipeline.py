@@ -367,3 +367,36 @@ def refresh_marts(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
         },
         raise_on_error=False,
     )
+
+
+def test_a_drop_from_an_extra_directory_archives_what_it_landed(
+    first_landing: dg.ExecuteInProcessResult,
+    files_definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    drop: SandboxDrop,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "archived.yaml").write_text(
+        "name: archived\nremote_dir: /outbox\nglob: '*.sta'\narchive_dir: /outbox/done\n"
+    )
+    monkeypatch.setenv("BANKFLOW_SFTP_CONNECTORS_DIR", str(tmp_path))
+    for suffix in ("HOST", "PORT", "USERNAME", "PRIVATE_KEY", "KNOWN_HOSTS"):
+        monkeypatch.setenv(
+            f"BANKFLOW_SFTP_ARCHIVED_{suffix}", os.environ[f"BANKFLOW_SFTP_NORTHWIND_{suffix}"]
+        )
+    source = sorted((drop.root / "northwind").glob("NORTHWIND_EUR_*.sta"))[-1]
+    outbox = drop.root / "outbox"
+    outbox.mkdir()
+    (outbox / "EUR_archive_me.sta").write_bytes(source.read_bytes().replace(b":20:", b":20:A", 1))
+    result = land_new_files(files_definitions, instance)
+    assert result is not None and result.success
+    status, archived_to = rows(
+        database_url, "select status, archived_to from ops.file_ledger where connection = 'archived'"
+    )[0]
+    assert status == "parsed" and archived_to == "/outbox/done/EUR_archive_me.sta"
+    assert not (outbox / "EUR_archive_me.sta").exists()
+    assert (outbox / "done" / "EUR_archive_me.sta").exists()
+    # Archived files are out of the drop's glob: nothing new next time.
+    assert land_new_files(files_definitions, instance) is None
