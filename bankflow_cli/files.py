@@ -10,9 +10,9 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from resources.files.connections import LOCAL_CONNECTION, SftpConnection, file_partition_key
-from resources.files.landing import FileLandResult, land_statement_file
-from resources.files.ledger import FileSighting, ledger_rows
+from resources.files.connections import SftpConnection
+from resources.files.landing import FileLandResult, fetch_and_land
+from resources.files.ledger import ledger_rows
 from resources.files.sources import LocalFolderSource
 from resources.files.store import FileStore
 from resources.statements.formats import default_parsers, load_csv_mappings
@@ -27,20 +27,17 @@ def import_files(
     as the SFTP drops (connection `local`)."""
     store = FileStore(home / "files")
     parsers = default_parsers(load_csv_mappings([CSV_MAPPINGS_DIR]))
+    source = LocalFolderSource()
     results = []
     fetched_at = datetime.now(UTC)
     with psycopg.connect(database_url) as conn:
         for path in paths:
-            listed = LocalFolderSource.describe(path)
-            stored = store.copy_in(path)
-            sighting = FileSighting(LOCAL_CONNECTION, listed.path, stored.size, listed.mtime, stored.sha256)
-            key = file_partition_key(LOCAL_CONNECTION, listed.path, listed.mtime_epoch, listed.size)
-            result = land_statement_file(
+            result = fetch_and_land(
                 conn,
-                sighting=sighting,
-                stored_path=stored.path,
+                source,
+                LocalFolderSource.describe(path),
+                store=store,
                 parsers=parsers,
-                partition_key=key,
                 run_id=run_id,
                 fetched_at=fetched_at,
                 bank=bank,

@@ -10,8 +10,7 @@ from pipelines.files.partitions import statement_file_partitions
 from pipelines.sources.landing import raw_asset_specs
 from resources.files.connections import parse_file_partition_key
 from resources.files.files_resource import StatementFilesResource
-from resources.files.landing import ENTRIES_TABLE, STATEMENTS_TABLE, FileLandResult, land_statement_file
-from resources.files.ledger import FileSighting, record_archived
+from resources.files.landing import ENTRIES_TABLE, STATEMENTS_TABLE, FileLandResult, fetch_and_land
 from resources.files.sources import ListedFile
 from resources.warehouse.resource import WarehouseResource
 
@@ -69,21 +68,16 @@ def raw_statement_files(
             bank = statement_files.bank_of(name)
             with statement_files.open_source(name) as source:
                 for number, (key, listed) in enumerate(files, start=1):
-                    stored = source.fetch(listed, store)
-                    sighting = FileSighting(name, listed.path, stored.size, listed.mtime, stored.sha256)
-                    result = land_statement_file(
+                    result = fetch_and_land(
                         conn,
-                        sighting=sighting,
-                        stored_path=stored.path,
+                        source,
+                        listed,
+                        store=store,
                         parsers=parsers,
-                        partition_key=key,
                         run_id=context.run.run_id,
                         fetched_at=fetched_at,
                         bank=bank,
                     )
-                    if result.outcome == "parsed" and (archived := source.archive(listed)):
-                        with conn.transaction():
-                            record_archived(conn, result.ledger.ledger_id, archived)
                     results.append((key, result))
                     _log(context, name, listed.path, result, number, len(files))
     report = run_report(results)

@@ -21,16 +21,20 @@ from typing import Any
 import psycopg
 import simplejson
 
+from resources.files.connections import file_partition_key
 from resources.files.ledger import (
     FileSighting,
     LedgerEntry,
     ParseOutcome,
     earlier_versions,
+    record_archived,
     record_parsed,
     record_quarantined,
     record_superseded,
     register,
 )
+from resources.files.sources import FileSource, ListedFile
+from resources.files.store import FileStore
 from resources.statements.formats import detect
 from resources.statements.model import (
     BalanceCheck,
@@ -109,6 +113,36 @@ def land_statement_file(
                 file_id=sighting.sha256,
             )
         return FileLandResult(ledger=entry, outcome="quarantined", format=file_format, reason=reason)
+
+
+def fetch_and_land(
+    conn: psycopg.Connection,
+    source: FileSource,
+    listed: ListedFile,
+    *,
+    store: FileStore,
+    parsers: Sequence[StatementParser],
+    run_id: str,
+    fetched_at: datetime,
+    bank: str | None = None,
+) -> FileLandResult:
+    """Fetch one listed file into the store, land it, and archive it on its drop once parsed.
+    The one path every file takes: the files asset, `bankflow import` and the tests."""
+    stored = source.fetch(listed, store)
+    result = land_statement_file(
+        conn,
+        sighting=FileSighting(source.name, listed.path, stored.size, listed.mtime, stored.sha256),
+        stored_path=stored.path,
+        parsers=parsers,
+        partition_key=file_partition_key(source.name, listed.path, listed.mtime_epoch, listed.size),
+        run_id=run_id,
+        fetched_at=fetched_at,
+        bank=bank,
+    )
+    if result.outcome == "parsed" and (archived := source.archive(listed)):
+        with conn.transaction():
+            record_archived(conn, result.ledger.ledger_id, archived)
+    return result
 
 
 def _load(
