@@ -145,25 +145,51 @@ api_booked_occurrences as (
 file_occurrences as (
     select
         files_with_accounts.*,
+        -- Two statement formats of one account (a bank moving from MT940 to camt.053 sends both for
+        -- a while): the richer format's row stays. camt.053 carries structured parties and references,
+        -- MT940 a :86: text, OFX and CSV less, JSON the least.
+        case source
+            when 'camt053' then 1
+            when 'mt940' then 2
+            when 'ofx' then 3
+            when 'csv' then 4
+            else 5
+        end as format_priority,
         row_number() over (
-            partition by account_key, booking_date, amount, status
-            order by booked_at, source, source_transaction_id
+            partition by account_key, booking_date, amount, status, source
+            order by booked_at, source_transaction_id
         ) as occurrence
     from files_with_accounts
 ),
 
-files_not_reported_by_an_api as (
+files_deduplicated as (
     select file_occurrences.*
     from file_occurrences
-    where file_occurrences.status <> 'booked'
-        or file_occurrences.account_key is null
+    where file_occurrences.account_key is null
+        or not exists (
+            select 1
+            from file_occurrences as richer
+            where richer.account_key = file_occurrences.account_key
+                and richer.booking_date = file_occurrences.booking_date
+                and richer.amount = file_occurrences.amount
+                and richer.status = file_occurrences.status
+                and richer.occurrence = file_occurrences.occurrence
+                and richer.format_priority < file_occurrences.format_priority
+        )
+),
+
+files_not_reported_by_an_api as (
+    select files_deduplicated.*
+    from files_deduplicated
+    where files_deduplicated.status <> 'booked'
+        or files_deduplicated.account_key is null
         or not exists (
             select 1
             from api_booked_occurrences
-            where api_booked_occurrences.account_key = file_occurrences.account_key
-                and api_booked_occurrences.booking_date = file_occurrences.booking_date
-                and api_booked_occurrences.amount = file_occurrences.amount
-                and api_booked_occurrences.occurrence = file_occurrences.occurrence
+            where api_booked_occurrences.account_key = files_deduplicated.account_key
+                and api_booked_occurrences.booking_date = files_deduplicated.booking_date
+                and api_booked_occurrences.amount = files_deduplicated.amount
+                and api_booked_occurrences.occurrence = files_deduplicated.occurrence
         )
 ),
 
