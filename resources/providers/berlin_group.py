@@ -504,8 +504,15 @@ def extract_window(
             RawRecord(dumps_exact(balances), fetched_on.isoformat(), f"{ref}:{fetched_on.isoformat()}", ref)
         )
         _keep_all(extract, booked_rows, "transactions", booked, ref, days, served_from, fetched_on)
-        _keep_all(extract, pending_rows, "pending_transactions", pending, ref, None, served_from, fetched_on)
+        if last_day >= fetched_on:
+            _keep_all(
+                extract, pending_rows, "pending_transactions", pending, ref, None, served_from, fetched_on
+            )
     refs_read = extract.account_refs
+    # The bank answers pending items dated within the asked window only: a window ending before
+    # today (a backfill, a re-run of an old day) would replace the current pending set with the
+    # part of it that falls in that window. Only a pull reaching today replaces the set.
+    pending_refs = refs_read if last_day >= fetched_on else []
     extract.loads = [
         TableLoad("berlin_group_accounts", accounts, ReplaceScope(account_refs=refs_read)),
         TableLoad(
@@ -522,7 +529,7 @@ def extract_window(
         TableLoad(
             "berlin_group_pending_transactions",
             pending_rows,
-            ReplaceScope(account_refs=refs_read),
+            ReplaceScope(account_refs=pending_refs),
             preview=_preview(pending_rows),
         ),
     ]
