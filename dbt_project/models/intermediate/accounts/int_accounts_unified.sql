@@ -68,6 +68,7 @@ final as (
         account_type,
         display_name,
         bank_name,
+        owner_name,
         fetched_at
     from unioned
 )

@@ -11,6 +11,10 @@ sources as (
     select
         account_key,
         string_agg(distinct source, ',' order by source) as sources,
+        -- The holder from whichever source names one (the latest report that does): TrueLayer,
+        -- for one, never does, while GoCardless may for the same account.
+        (array_agg(owner_name order by fetched_at desc, source, account_ref)
+            filter (where owner_name is not null))[1] as owner_name,
         min(fetched_at) as first_seen_at,
         max(fetched_at) as last_seen_at
     from accounts
@@ -26,7 +30,7 @@ final as (
         latest.display_name,
         latest.bank_name,
         latest.account_type,
-        cast(null as text) as owner_name,
+        sources.owner_name,
         sources.sources,
         sources.first_seen_at,
         sources.last_seen_at

@@ -15,6 +15,21 @@ with transactions as (
     {% endif %}
 ),
 
+fx_rates as (
+    select
+        rate_date as fx_rate_date,
+        currency as fx_currency,
+        rate_to_reporting as fx_rate_to_reporting
+    from {{ ref('int_fx_rates_filled') }}
+),
+
+transfers as (
+    select
+        transaction_key as transfer_transaction_key,
+        transfer_group_key as paired_transfer_group_key
+    from {{ ref('int_transfers_paired') }}
+),
+
 final as (
     select
         transaction_key,
@@ -29,9 +44,16 @@ final as (
         booked_at,
         amount,
         currency,
-        -- FX to the reporting currency arrives with the rates table; same-currency rows are exact now.
-        case when currency = '{{ var("reporting_currency") }}' then amount end as amount_reporting,
-        case when currency = '{{ var("reporting_currency") }}' then cast(1 as numeric) end as fx_rate,
+        -- Through EUR at the booking day's reference rate (the last published one on days without);
+        -- rounded to cents here only, fx_rate stays unrounded. Null where no rate covers the day.
+        case
+            when currency = '{{ var("reporting_currency") }}' then amount
+            else round(amount * fx_rates.fx_rate_to_reporting, 2)
+        end as amount_reporting,
+        case
+            when currency = '{{ var("reporting_currency") }}' then cast(1 as numeric)
+            else fx_rates.fx_rate_to_reporting
+        end as fx_rate,
         counterparty_name,
         counterparty_iban,
         merchant_name,
@@ -40,11 +62,15 @@ final as (
         bank_transaction_code,
         cast(null as text) as category,
         cast(null as text) as category_source,
-        cast(null as boolean) as is_internal_transfer,
-        cast(null as text) as transfer_group_key,
+        transfers.paired_transfer_group_key is not null as is_internal_transfer,
+        transfers.paired_transfer_group_key as transfer_group_key,
         balance_after,
         raw_record_key
     from transactions
+    left join fx_rates
+        on transactions.currency = fx_rates.fx_currency
+        and transactions.booking_date = fx_rates.fx_rate_date
+    left join transfers on transactions.transaction_key = transfers.transfer_transaction_key
 )
 
 select * from final

@@ -17,6 +17,7 @@ typed as (
         upper(replace(payload ->> 'iban', ' ', '')) as iban,
         payload ->> 'bban' as account_number,
         payload ->> 'bic' as swift_bic,
+        payload ->> 'ownerName' as owner_name,
         fetched_at
     from source
 ),
@@ -39,6 +40,7 @@ final as (
         -- BG account data does not name the bank; its BIC identifies it.
         swift_bic as bank_provider_id,
         cast(null as text) as bank_name,
+        owner_name,
         fetched_at
     from deduplicated
 )

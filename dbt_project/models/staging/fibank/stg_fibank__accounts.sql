@@ -33,6 +33,8 @@ final as (
         display_name,
         'fibank' as bank_provider_id,
         'Fibank' as bank_name,
+        -- The holder is on the e-banking customer record, which is not landed.
+        cast(null as text) as owner_name,
         fetched_at
     from deduplicated
 )

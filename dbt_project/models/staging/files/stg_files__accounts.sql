@@ -17,6 +17,8 @@ statement_accounts as (
         -- The drop's bank (connectors/sftp `bank`): with the account number it identifies an
         -- account without an IBAN, the way its bank's API connector does.
         payload ->> 'bank' as bank_provider_id,
+        -- camt.053 names the holder (Acct/Ownr); MT940, CSV, JSON and OFX statements do not.
+        payload ->> 'account_owner' as owner_name,
         fetched_at
     from statements
 ),
@@ -50,6 +52,7 @@ final as (
         latest_statement.display_name,
         latest_statement.bank_provider_id,
         cast(null as text) as bank_name,
+        latest_statement.owner_name,
         account_currencies.fetched_at
     from account_currencies
     left join latest_statement

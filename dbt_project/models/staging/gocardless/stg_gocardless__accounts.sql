@@ -26,6 +26,7 @@ typed as (
         coalesce(payload -> 'metadata' ->> 'institution_id', payload -> 'institution' ->> 'id')
             as bank_provider_id,
         payload -> 'institution' ->> 'name' as bank_name,
+        coalesce(payload -> 'account' ->> 'ownerName', payload -> 'metadata' ->> 'owner_name') as owner_name,
         fetched_at
     from source
 ),
@@ -47,6 +48,7 @@ final as (
         display_name,
         bank_provider_id,
         bank_name,
+        owner_name,
         fetched_at
     from deduplicated
 )

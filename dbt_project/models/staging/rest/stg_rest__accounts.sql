@@ -12,6 +12,9 @@ typed as (
         payload ->> 'account_type' as account_type,
         payload ->> 'display_name' as display_name,
         payload ->> 'bank_name' as bank_name,
+        -- A connector may map the holder to owner_name; else HDFC-style banks' customerName in the
+        -- bank's own record. ICICI and SBI do not name the holder.
+        coalesce(payload ->> 'owner_name', payload -> 'bank_record' ->> 'customerName') as owner_name,
         fetched_at
     from source
 ),
@@ -34,6 +37,7 @@ final as (
         display_name,
         source as bank_provider_id,
         bank_name,
+        owner_name,
         fetched_at
     from deduplicated
 )

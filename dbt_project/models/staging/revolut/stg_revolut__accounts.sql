@@ -12,6 +12,8 @@ typed as (
         payload -> 'bank_details' -> 0 ->> 'account_no' as account_number,
         payload -> 'bank_details' -> 0 ->> 'sort_code' as sort_code,
         payload -> 'bank_details' -> 0 ->> 'bic' as swift_bic,
+        -- The beneficiary of the account's payment details is its holder.
+        payload -> 'bank_details' -> 0 ->> 'beneficiary' as owner_name,
         fetched_at
     from source
 ),
@@ -39,6 +41,7 @@ final as (
         display_name,
         'revolut-business' as bank_provider_id,
         'Revolut Business' as bank_name,
+        owner_name,
         fetched_at
     from deduplicated
 )

@@ -36,6 +36,8 @@ final as (
         display_name,
         bank_provider_id,
         bank_name,
+        -- The Data API's accounts do not name the holder.
+        cast(null as text) as owner_name,
         fetched_at
     from deduplicated
 )

@@ -12,6 +12,8 @@ typed as (
         payload ->> 'partial_card_number' as partial_card_number,
         payload -> 'provider' ->> 'provider_id' as bank_provider_id,
         payload -> 'provider' ->> 'display_name' as bank_name,
+        -- The embossed name, in capitals.
+        payload ->> 'name_on_card' as owner_name,
         fetched_at
     from source
 ),
@@ -34,6 +36,7 @@ final as (
         display_name,
         bank_provider_id,
         bank_name,
+        owner_name,
         fetched_at
     from deduplicated
 )
