@@ -87,7 +87,9 @@ def gocardless(gc_sandbox: GoCardlessSandbox, warehouse: WarehouseResource) -> G
         connection_name=CONNECTION,
         max_attempts=4,
         backoff_initial_seconds=0.01,
-        timeout_seconds=1.0,
+        # A call the bank answered but the client gave up on counts against the 4 a day: on a
+        # loaded machine 1 s was not enough, and the budget test saw the bank count 3 for 2 runs.
+        timeout_seconds=5.0,
     )
     vault = warehouse.vault()
     for account in gc_sandbox.world.accounts_for("gocardless"):
@@ -397,7 +399,7 @@ def test_recoverable_faults_end_in_the_clean_tables(
     elif switch == "server_errors":
         state.set_fault("server_error", 2, path_prefix=f"{API_PREFIX}/accounts")
     elif switch == "slow_response":
-        controls.set_slow(1.5, count=1)  # the client gives up after 1 s and asks again
+        controls.set_slow(7.5, count=1)  # the client gives up after 5 s and asks again
     elif switch == "token_expiry_mid_run":
         controls.expire_access_tokens(after_calls=3)
     else:
