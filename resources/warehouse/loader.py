@@ -30,7 +30,9 @@ COPY_COLUMNS = (
 _TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
-@dataclass(frozen=True)
+# slots: an extract holds one per record (100,000 in a large pull); without __dict__ they are a
+# third of the size and the garbage collector has less to walk.
+@dataclass(frozen=True, slots=True)
 class RawRecord:
     """One source record. `payload` is the record's JSON text, numbers exactly as the source sent them."""
 
