@@ -25,6 +25,10 @@ sandbox_app = typer.Typer(help="The bank-world simulator.", no_args_is_help=True
 app.add_typer(sandbox_app, name="sandbox")
 sftp_app = typer.Typer(help="SFTP statement drops (connectors/sftp/*.yaml).", no_args_is_help=True)
 app.add_typer(sftp_app, name="sftp")
+rules_app = typer.Typer(
+    help="Categorisation rules (dbt_project/seeds/category_rules.csv).", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
 console = Console()
 
 
@@ -245,6 +249,63 @@ def secret_key() -> None:
     from resources.vault import generate_secret_key
 
     typer.echo(f"BANKFLOW_SECRET_KEY={generate_secret_key()}")
+
+
+@app.command()
+def categorise(
+    transaction_key: str = typer.Argument(..., help="fct_transactions.transaction_key of the row."),
+    category: str | None = typer.Argument(None, help="Category from the taxonomy (seeds/categories.csv)."),
+    note: str | None = typer.Option(None, help="Why, in your words."),
+    clear: bool = typer.Option(False, "--clear", help="Remove your category; the layers decide again."),
+) -> None:
+    """Set your own category for one transaction (wins over rules, MCC and provider on the next run)."""
+    from resources.categories import (
+        UnknownCategory,
+        clear_category_override,
+        set_category_override,
+        transaction_exists,
+    )
+
+    runtime = prepare_runtime(load_settings())
+    if clear:
+        removed = clear_category_override(runtime.database_url, transaction_key)
+        console.print("Override removed." if removed else f"No override for {transaction_key}.")
+        return
+    if category is None:
+        console.print("[red]Give a category[/] (or --clear to remove an override).")
+        raise typer.Exit(2)
+    if transaction_exists(runtime.database_url, transaction_key) is False:
+        console.print(f"[red]No transaction {transaction_key}[/] in marts.fct_transactions.")
+        raise typer.Exit(2)
+    try:
+        set_category_override(runtime.database_url, transaction_key, category, note)
+    except UnknownCategory as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"{transaction_key} -> [bold]{category}[/]; the marts pick it up on the next pipeline run.")
+
+
+DEFAULT_RULES_FILE = PROJECT_ROOT / "dbt_project" / "seeds" / "category_rules.csv"
+
+
+@rules_app.command("backtest")
+def rules_backtest(
+    rules: Annotated[
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="The changed rules CSV (same columns as the seed)."),
+    ] = DEFAULT_RULES_FILE,
+) -> None:
+    """Show what a rules file would change over history (rows, amounts, per category); applies nothing."""
+    from bankflow_cli.categories import print_backtest
+    from resources.category_backtest import InvalidRules, backtest_rules, read_rules
+
+    runtime = prepare_runtime(load_settings())
+    try:
+        result = backtest_rules(runtime.database_url, read_rules(rules), PROJECT_ROOT / "dbt_project")
+    except InvalidRules as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    print_backtest(console, result, str(rules))
 
 
 @sandbox_app.command("serve")

@@ -15,6 +15,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from resources.call_budget import CALL_BUDGET_DDL
+from resources.categories import CATEGORY_OVERRIDES_DDL
 from resources.files.ledger import FILE_LEDGER_DDL
 from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.loader import raw_table_ddl
@@ -89,6 +90,7 @@ def bootstrap_schemas(url: str) -> None:
         conn.execute(QUARANTINE_DDL)
         conn.execute(CALL_BUDGET_DDL)
         conn.execute(FILE_LEDGER_DDL)
+        conn.execute(CATEGORY_OVERRIDES_DDL)
         for table in all_raw_tables():
             conn.execute(raw_table_ddl(table))
 

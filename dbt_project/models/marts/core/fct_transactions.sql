@@ -15,6 +15,10 @@ with transactions as (
     {% endif %}
 ),
 
+categorised as (
+    select * from {{ ref('int_transactions_categorised') }}
+),
+
 fx_rates as (
     select
         rate_date as fx_rate_date,
@@ -60,8 +64,8 @@ final as (
         mcc,
         description,
         bank_transaction_code,
-        cast(null as text) as category,
-        cast(null as text) as category_source,
+        categorised.category,
+        categorised.category_source,
         transfers.paired_transfer_group_key is not null as is_internal_transfer,
         transfers.paired_transfer_group_key as transfer_group_key,
         balance_after,
@@ -71,6 +75,7 @@ final as (
         on transactions.currency = fx_rates.fx_currency
         and transactions.booking_date = fx_rates.fx_rate_date
     left join transfers on transactions.transaction_key = transfers.transfer_transaction_key
+    left join categorised using (transaction_key)
 )
 
 select * from final
