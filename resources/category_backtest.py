@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from resources.warehouse.database import libpq_params
+from resources.warehouse.database import dbt_connection
 
 MODEL = "int_transactions_categorised"
 BACKTEST_RULES_TABLE = "backtest_category_rules"
@@ -120,7 +117,7 @@ def compiled_model_sql(project_dir: Path, database_url: str, rules_relation: str
     """The categorisation model's SQL compiled against `rules_relation` instead of the seed."""
     from dbt.cli.main import dbtRunner
 
-    with tempfile.TemporaryDirectory() as scratch, _dbt_env(database_url):
+    with tempfile.TemporaryDirectory() as scratch, dbt_connection(database_url):
         # A private target and log path: other dbt processes may be using the project's own.
         result = dbtRunner().invoke(
             [
@@ -229,19 +226,3 @@ def _check_rules_in_database(conn: psycopg.Connection, rules: list[Rule]) -> Non
             raise InvalidRules(
                 f"unknown categories {', '.join(unknown)}: add them to seeds/categories.csv first"
             )
-
-
-@contextmanager
-def _dbt_env(database_url: str) -> Iterator[None]:
-    # profiles.yml reads the connection from BANKFLOW_DBT_* (as Dagster's dbt resource sets them).
-    env: Mapping[str, str] = {f"BANKFLOW_DBT_{k.upper()}": v for k, v in libpq_params(database_url).items()}
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

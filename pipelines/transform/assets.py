@@ -1,9 +1,8 @@
 """dbt models as Dagster assets: the daily-partitioned incremental marts, and everything else."""
 
 import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 import dagster as dg
@@ -13,6 +12,7 @@ from pipelines.partitions import booking_window, daily_partitions
 from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.project import dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
+from resources.warehouse.database import dbt_connection
 from resources.warehouse.resource import WarehouseResource
 
 INCREMENTAL = "config.materialized:incremental"
@@ -52,17 +52,6 @@ def dbt_models(
         yield from dbt.cli(["build"], context=context).stream()
 
 
-@contextmanager
-def _dbt_connection(warehouse: WarehouseResource) -> Iterator[None]:
+def _dbt_connection(warehouse: WarehouseResource) -> AbstractContextManager[None]:
     # dagster-dbt hands os.environ to the dbt subprocess; profiles.yml reads the connection there.
-    env = warehouse.dbt_env()
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return dbt_connection(warehouse.url)

@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -105,6 +108,27 @@ def libpq_params(url: str) -> dict[str, str]:
         "password": str(params.get("password") or ""),
         "dbname": str(params.get("dbname") or DEFAULT_DATABASE),
     }
+
+
+def dbt_env(url: str) -> dict[str, str]:
+    """The environment dbt's profiles.yml reads its connection from (BANKFLOW_DBT_*)."""
+    return {f"BANKFLOW_DBT_{name.upper()}": value for name, value in libpq_params(url).items()}
+
+
+@contextmanager
+def dbt_connection(url: str) -> Iterator[None]:
+    """Point dbt (a subprocess that inherits os.environ) at `url` for the block, then restore."""
+    env = dbt_env(url)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:

@@ -11,7 +11,7 @@ import psycopg
 from pydantic import Field, PrivateAttr
 
 from resources.vault import TokenVault
-from resources.warehouse.database import DatabaseTarget, bootstrap_schemas, libpq_params, resolve_database
+from resources.warehouse.database import DatabaseTarget, bootstrap_schemas, dbt_env, resolve_database
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -47,5 +47,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def dbt_env(self) -> dict[str, str]:
         """The environment dbt's profiles.yml reads its connection from."""
-        params = libpq_params(self.url)
-        return {f"BANKFLOW_DBT_{name.upper()}": value for name, value in params.items()}
+        return dbt_env(self.url)
