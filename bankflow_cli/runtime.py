@@ -4,6 +4,7 @@ instance database, and the environment the code location reads."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,11 @@ def prepare_runtime(settings: Settings) -> Runtime:
     )
     bootstrap_schemas(target.url)
     if settings.dagster_database_url:
-        dagster_url = settings.dagster_database_url.get_secret_value()
+        # Either a libpq URL or the SQLAlchemy form this function exports (postgresql+psycopg2://):
+        # a second call in one process reads back what the first one set.
+        dagster_url = re.sub(
+            r"^postgresql\+\w+://", "postgresql://", settings.dagster_database_url.get_secret_value()
+        )
     else:
         # Named after the warehouse database, so each warehouse (a test one too) has its own.
         dagster_database = f"{libpq_params(target.url)['dbname']}_dagster"

@@ -40,3 +40,20 @@ def test_connect_names_what_is_wrong() -> None:
     assert "choose one of truelayer, berlin_group, revolut, gocardless" in " ".join(unknown.output.split())
     no_bank = CliRunner().invoke(app, ["connect", "gocardless"])
     assert no_bank.exit_code == 2 and "--institution" in no_bank.output
+
+
+def test_the_runtime_can_be_prepared_twice_in_one_process(database_url: str, monkeypatch) -> None:
+    """The first call exports the Dagster URL in SQLAlchemy form; a second call (two CLI commands in
+    one process, as the tests run them) reads that back and must still reach the same database."""
+    import os
+
+    from bankflow_cli.runtime import prepare_runtime
+    from resources.settings import load_settings
+
+    exported = ("BANKFLOW_DAGSTER_DATABASE_URL", "BANKFLOW_HOME", "DAGSTER_HOME")
+    environ = {k: v for k, v in os.environ.items() if k not in exported}
+    monkeypatch.setattr(os, "environ", {**environ, "BANKFLOW_DATABASE_URL": database_url})
+    first = prepare_runtime(load_settings())
+    assert os.environ["BANKFLOW_DAGSTER_DATABASE_URL"].startswith("postgresql+psycopg2://")
+    second = prepare_runtime(load_settings())
+    assert second.dagster_database_url == first.dagster_database_url
