@@ -23,7 +23,7 @@ def test_every_raw_asset_is_a_registered_raw_table(monkeypatch) -> None:
 
     for name, value in PLACEHOLDER_ENV.items():
         monkeypatch.setenv(name, value)
-    from pipelines.definitions import defs
+    defs = _definitions_with_placeholders()
 
     graph = defs.get_repository_def().asset_graph
     raw_assets = {
@@ -46,7 +46,7 @@ def test_every_rest_bank_has_its_assets_on_the_shared_tables(monkeypatch) -> Non
 
     for name, value in PLACEHOLDER_ENV.items():
         monkeypatch.setenv(name, value)
-    from pipelines.definitions import defs
+    defs = _definitions_with_placeholders()
     from pipelines.sources.rest.assets import raw_asset_key
     from resources.providers.rest_bank_config import configured_rest_banks
 
@@ -68,3 +68,12 @@ def test_bootstrap_creates_every_raw_table(database_url: str) -> None:
             )
         }
     assert set(all_raw_tables()) <= tables
+
+
+def _definitions_with_placeholders():
+    # The module was imported (by conftest) before the placeholders were set: build it again.
+    import importlib
+
+    import pipelines.definitions
+
+    return importlib.reload(pipelines.definitions).defs

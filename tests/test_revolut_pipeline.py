@@ -297,7 +297,7 @@ def test_staging_columns_match_the_truelayer_contract(backfill: Backfill, databa
             assert columns(revolut) == columns(truelayer)
     assert [name for name, _ in columns("stg_revolut__accounts")] == [
         "source", "account_ref", "iban", "account_number", "sort_code", "swift_bic", "currency",
-        "account_type", "display_name", "bank_provider_id", "bank_name", "fetched_at",
+        "account_type", "display_name", "bank_provider_id", "bank_name", "owner_name", "fetched_at",
     ]  # fmt: skip
     assert [name for name, _ in columns("stg_revolut__balances")] == [
         "balance_key", "source", "account_ref", "fetched_on", "currency", "current_balance",
