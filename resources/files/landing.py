@@ -49,8 +49,6 @@ from resources.warehouse.quarantine import QuarantineItem, quarantine
 
 STATEMENTS_TABLE = "file_statements"
 ENTRIES_TABLE = "file_entries"
-# Rows of a file's entries shown in the asset's metadata.
-PREVIEW_ROWS = 5
 
 
 @dataclass
@@ -68,7 +66,6 @@ class FileLandResult:
     period_end: date | None = None
     balance_checks: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
-    preview: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def balance_mismatches(self) -> list[dict[str, Any]]:
@@ -206,7 +203,6 @@ def _load(
         period_start=outcome.period_start,
         period_end=outcome.period_end,
         balance_checks=checks,
-        preview=folded.preview,
     )
 
 
@@ -221,7 +217,6 @@ class _Fold:
         self._sums: dict[int, tuple[Decimal, int]] = {}
         self._occurrences: Counter[tuple[Any, ...]] = Counter()
         self.entry_count = 0
-        self.preview: list[tuple[str, str, str, str]] = []
         self.period_start: date | None = None
         self.period_end: date | None = None
 
@@ -240,9 +235,6 @@ class _Fold:
             self._sums[header.index] = (booked + (event.amount if event.status == "booked" else 0), count + 1)
             self.entry_count += 1
             self._widen(event.booking_date, event.booking_date)
-            if len(self.preview) < PREVIEW_ROWS:
-                day = event.booking_date.isoformat() if event.booking_date else ""
-                self.preview.append((day, (event.description or "")[:60], str(event.amount), event.currency))
             yield self._entry_record(header, event)
 
     def statement_records(self) -> Iterator[RawRecord]:

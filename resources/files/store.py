@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +63,3 @@ class FileStore:
                 Path(temp.name).unlink(missing_ok=True)
                 raise
         return self.adopt(Path(temp.name), digest.hexdigest())
-
-    def remove_incoming(self) -> None:
-        shutil.rmtree(self.root / "incoming", ignore_errors=True)
