@@ -12,6 +12,9 @@ from psycopg import sql
 from pipelines.partitions import LOOKBACK_DAYS
 from sandbox.server import Sandbox
 
+# dbt build without tests: models and the seeds they join (FX rates), which `dbt run` would not load.
+MODELS_AND_SEEDS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
+
 
 def run_window(definitions: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
     """One run over the partitions first..last (a single-run backfill)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import rows
+from pipeline_runs import MODELS_AND_SEEDS_ONLY, rows
 from test_fibank_sandbox import TODAY, RunningFibank, running_fibank
 
 from pipelines.partitions import LOOKBACK_DAYS
@@ -146,9 +146,6 @@ def backfill(fb: RunningFibank, warehouse: WarehouseResource, database_url: str)
     assert result.success
     dbt_build(warehouse)
     return Backfill(first, last, result, log_text, fb.options.statement_requests)
-
-
-MODELS_AND_SEEDS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
 
 def dbt(warehouse: WarehouseResource, *args: str) -> None:

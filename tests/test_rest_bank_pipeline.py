@@ -25,7 +25,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import rows
+from pipeline_runs import MODELS_AND_SEEDS_ONLY, rows
 from test_rest_bank_sandbox import RunningBank, running_banks, shipped_banks
 
 from pipelines.partitions import LOOKBACK_DAYS
@@ -99,9 +99,6 @@ def run(
         },
         raise_on_error=False,
     )
-
-
-MODELS_AND_SEEDS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
 
 def dbt(warehouse: WarehouseResource, *args: str) -> None:
