@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
+import psycopg
 import pytest
 from pipeline_runs import rows, run_window
 
+from pipelines.partitions import LOOKBACK_DAYS
+from resources.categories import clear_category_override, set_category_override
 from sandbox.server import Sandbox
 from sandbox.world import World
 
@@ -210,3 +213,64 @@ def test_amounts_convert_through_the_days_reference_rate(
         " where currency = 'EUR' and (fx_rate <> 1 or amount_reporting <> amount)",
     )
     assert eur == [(0,)]
+
+
+# -- rows before the next run's window follow what changed about them -----------------------------
+
+
+def _old_booked_row(database_url: str, today: dt.date, where: str) -> tuple[str, str | None, str | None]:
+    """(transaction_key, transfer_group_key, category) of a booked row a one-day run today would not
+    rebuild by its booking day (before the lookback)."""
+    found = rows(
+        database_url,
+        "select transaction_key, transfer_group_key, category from marts.fct_transactions"  # noqa: S608
+        f" where status = 'booked' and booking_date < %s and {where}"
+        " order by booking_date, transaction_key limit 1",
+        (today - dt.timedelta(days=LOOKBACK_DAYS + 2),),
+    )
+    assert found, where
+    return found[0]
+
+
+def test_a_transfer_leg_before_the_window_is_restated_when_its_pairing_changes(
+    window: tuple[dt.date, dt.date], definitions: dg.Definitions, database_url: str
+) -> None:
+    today = window[1] - dt.timedelta(days=1)
+    key, group, _ = _old_booked_row(database_url, today, "is_internal_transfer")
+    # What a build before the other leg arrived left: the old leg unpaired.
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "update marts.fct_transactions set transfer_group_key = null, is_internal_transfer = false"
+            " where transaction_key = %s",
+            (key,),
+        )
+    assert run_window(definitions, today, today).success
+    assert rows(
+        database_url,
+        "select transfer_group_key, is_internal_transfer from marts.fct_transactions where transaction_key = %s",
+        (key,),
+    ) == [(group, True)]
+
+
+def test_an_override_on_an_old_row_shows_on_the_next_run_and_its_removal_too(
+    window: tuple[dt.date, dt.date], definitions: dg.Definitions, database_url: str
+) -> None:
+    today = window[1] - dt.timedelta(days=1)
+    key, _, category = _old_booked_row(database_url, today, "category is distinct from 'education'")
+    set_category_override(database_url, key, "education")
+    try:
+        assert run_window(definitions, today, today).success
+        assert rows(
+            database_url,
+            "select category, category_source from marts.fct_transactions where transaction_key = %s",
+            (key,),
+        ) == [("education", "override")]
+    finally:
+        clear_category_override(database_url, key)
+    assert run_window(definitions, today, today).success
+    restored = rows(
+        database_url,
+        "select category, category_source from marts.fct_transactions where transaction_key = %s",
+        (key,),
+    )
+    assert restored[0][0] == category and restored[0][1] != "override"

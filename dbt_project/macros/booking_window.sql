@@ -13,3 +13,43 @@
         where status = 'pending' or ({{ booking_window('booking_date') }})
     {% endif %}
 {%- endmacro %}
+
+{#- Rows of fct_transactions outside the window whose derived columns changed since they were built,
+    to rebuild with the window (delete+insert replaces them by transaction_key):
+    - a transfer pairing that appeared, changed or went away: a late leg (tomorrow's statement file, a
+      second source) pairs with a row booked before the lookback, and the older leg must carry the
+      group key too, or the pair is half-flagged and spend counts one leg;
+    - a user's category override set on (or removed from) an old row (`bankflow categorise`), which
+      must not wait for its day to be rebuilt.
+    Rule changes restate history only on a full refresh (see `bankflow rules backtest`). -#}
+{% macro fct_transactions_restated_keys() -%}
+    select paired.transaction_key
+    from {{ ref('int_transfers_paired') }} as paired
+    left join {{ this }} as built on paired.transaction_key = built.transaction_key
+    where built.transfer_group_key is distinct from paired.transfer_group_key
+    union
+    select built.transaction_key
+    from {{ this }} as built
+    where built.transfer_group_key is not null
+        and not exists (
+            select 1
+            from {{ ref('int_transfers_paired') }} as paired
+            where paired.transaction_key = built.transaction_key
+                and paired.transfer_group_key = built.transfer_group_key
+        )
+    union
+    select overrides.transaction_key
+    from {{ ref('stg_ops__category_overrides') }} as overrides
+    inner join {{ this }} as built on overrides.transaction_key = built.transaction_key
+    where built.category is distinct from overrides.category
+        or built.category_source is distinct from 'override'
+    union
+    select built.transaction_key
+    from {{ this }} as built
+    where built.category_source = 'override'
+        and not exists (
+            select 1
+            from {{ ref('stg_ops__category_overrides') }} as overrides
+            where overrides.transaction_key = built.transaction_key
+        )
+{%- endmacro %}

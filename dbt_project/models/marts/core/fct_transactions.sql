@@ -8,10 +8,15 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_ops__category_overrides') }}
+-- (read by fct_transactions_restated_keys() on incremental runs only, where dbt's parse cannot see it)
+
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
     {% if is_incremental() %}
-    where status = 'pending' or ({{ booking_window('booking_date') }})
+    where status = 'pending'
+        or ({{ booking_window('booking_date') }})
+        or transaction_key in ({{ fct_transactions_restated_keys() }})
     {% endif %}
 ),
 
