@@ -22,6 +22,7 @@ import dagster as dg
 import psycopg
 import pytest
 from pipeline_runs import rows
+from psycopg import sql
 from test_revolut_sandbox import RunningRevolut, consent_code, running_revolut, world_with_pending
 
 from pipelines.partitions import LOOKBACK_DAYS
@@ -93,12 +94,25 @@ def connect(rv: RunningRevolut, resource: RevolutResource, vault: TokenVault) ->
 
 
 @pytest.fixture(scope="module")
-def vault(database_url: str, secret_key: str) -> TokenVault:
+def vault(database_url: str, secret_key: str) -> Iterator[TokenVault]:
+    """The session's vault with this module's Revolut connection in it; the session's own
+    connection (to the shared sandbox, which later modules run against) is put back afterwards."""
     with psycopg.connect(database_url) as conn:
         for table in RAW_TABLES:
             conn.execute(f"drop table if exists raw.{table} cascade")  # noqa: S608 - fixed names
+        saved = conn.execute("select * from ops.connections where connection_name = 'revolut'")
+        columns = [column.name for column in saved.description]
+        session_rows = saved.fetchall()
         conn.execute("delete from ops.connections where connection_name = 'revolut'")
-    return TokenVault(database_url, secret_key)
+    yield TokenVault(database_url, secret_key)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("delete from ops.connections where connection_name = 'revolut'")
+        insert = sql.SQL("insert into ops.connections ({}) values ({})").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+        )
+        for row in session_rows:
+            conn.execute(insert, row)
 
 
 def run(
