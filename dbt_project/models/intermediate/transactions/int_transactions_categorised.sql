@@ -9,7 +9,7 @@ with transactions as (
 ),
 
 overrides as (
-    select * from {{ ref('stg_ops__category_overrides') }}
+    select * from {{ ref('int_category_overrides') }}
 ),
 
 rules as (

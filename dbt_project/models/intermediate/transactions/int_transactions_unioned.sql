@@ -125,74 +125,6 @@ files_with_accounts as (
         and file_entries.account_ref = accounts.account_ref
 ),
 
--- The same booked movement reported by an API and by a statement file is one row: the API's.
--- Its key was there first (a file arrives the next morning) and stays stable for overrides and
--- matches, and it carries what files lack (pending lineage, merchant, MCC, provider category).
--- Movements pair on account, booking day and amount, the n-th of the API's with the n-th of the
--- file's in time order, so two equal payments on one day are two rows on both sides.
-api_booked_occurrences as (
-    select
-        account_key,
-        booking_date,
-        amount,
-        row_number() over (
-            partition by account_key, booking_date, amount order by booked_at, source, source_transaction_id
-        ) as occurrence
-    from with_accounts
-    where status = 'booked' and account_key is not null
-),
-
-file_occurrences as (
-    select
-        files_with_accounts.*,
-        -- Two statement formats of one account (a bank moving from MT940 to camt.053 sends both for
-        -- a while): the richer format's row stays. camt.053 carries structured parties and references,
-        -- MT940 a :86: text, OFX and CSV less, JSON the least.
-        case source
-            when 'camt053' then 1
-            when 'mt940' then 2
-            when 'ofx' then 3
-            when 'csv' then 4
-            else 5
-        end as format_priority,
-        row_number() over (
-            partition by account_key, booking_date, amount, status, source
-            order by booked_at, source_transaction_id
-        ) as occurrence
-    from files_with_accounts
-),
-
-files_deduplicated as (
-    select file_occurrences.*
-    from file_occurrences
-    where file_occurrences.account_key is null
-        or not exists (
-            select 1
-            from file_occurrences as richer
-            where richer.account_key = file_occurrences.account_key
-                and richer.booking_date = file_occurrences.booking_date
-                and richer.amount = file_occurrences.amount
-                and richer.status = file_occurrences.status
-                and richer.occurrence = file_occurrences.occurrence
-                and richer.format_priority < file_occurrences.format_priority
-        )
-),
-
-files_not_reported_by_an_api as (
-    select files_deduplicated.*
-    from files_deduplicated
-    where files_deduplicated.status <> 'booked'
-        or files_deduplicated.account_key is null
-        or not exists (
-            select 1
-            from api_booked_occurrences
-            where api_booked_occurrences.account_key = files_deduplicated.account_key
-                and api_booked_occurrences.booking_date = files_deduplicated.booking_date
-                and api_booked_occurrences.amount = files_deduplicated.amount
-                and api_booked_occurrences.occurrence = files_deduplicated.occurrence
-        )
-),
-
 {%- set canonical_columns = [
     'transaction_key', 'source', 'account_key', 'account_ref', 'source_transaction_id', 'entry_reference',
     'end_to_end_id', 'status', 'booking_date', 'value_date', 'booked_at', 'amount', 'currency',
@@ -200,12 +132,65 @@ files_not_reported_by_an_api as (
     'bank_transaction_code', 'provider_category', 'provider_subcategory', 'balance_after', 'raw_record_key',
 ] %}
 
-final as (
+reports as (
     select {{ canonical_columns | join(', ') }}
     from with_accounts
     union all
     select {{ canonical_columns | join(', ') }}
-    from files_not_reported_by_an_api
+    from files_with_accounts
+),
+
+-- One real movement reported by several sources (an API and a statement file, two aggregators
+-- on one account, two statement formats of one account) is one row: the report of the best
+-- source (macro source_priority). Reports pair on the real account, booking day, amount and
+-- status, the n-th of one reporter (source and its account) with the n-th of another in time
+-- order, so two equal payments on one day stay two rows on every side. A row with no known
+-- account is its own movement.
+occurrences as (
+    select
+        reports.*,
+        {{ source_priority('reports.source') }} as source_priority,
+        coalesce(reports.account_key, 'unknown-account:' || reports.transaction_key) as movement_account,
+        row_number() over (
+            partition by reports.account_key, reports.booking_date, reports.amount, reports.status,
+                reports.source, reports.account_ref
+            order by reports.booked_at, reports.source_transaction_id, reports.transaction_key
+        ) as occurrence
+    from reports
+),
+
+ranked as (
+    select
+        occurrences.*,
+        row_number() over movement as reporter_rank,
+        array_agg(occurrences.source) over movement as reporter_sources,
+        array_agg(occurrences.transaction_key) over movement as reporter_keys
+    from occurrences
+    window movement as (
+        partition by occurrences.movement_account, occurrences.booking_date, occurrences.amount,
+            occurrences.status, occurrences.occurrence
+        order by occurrences.source_priority, occurrences.source, occurrences.account_ref
+        rows between unbounded preceding and unbounded following
+    )
+),
+
+final as (
+    select
+        {{ canonical_columns | join(', ') }},
+        -- Text, comma-separated (as dim_accounts.sources), not arrays: dbt unit tests cannot
+        -- type a Postgres array column of an input model. Each source once, best first (one
+        -- source through two connections reports twice).
+        (
+            select string_agg(reporter.source, ',' order by reporter.position)
+            from (
+                select reported.source, min(reported.position) as position
+                from unnest(reporter_sources) with ordinality as reported (source, position)
+                group by reported.source
+            ) as reporter
+        ) as reported_by,
+        array_to_string(reporter_keys[2:], ',') as duplicate_transaction_keys
+    from ranked
+    where reporter_rank = 1
 )
 
 select * from final

@@ -39,15 +39,24 @@ transfers as (
     from {{ ref('int_transfers_paired') }}
 ),
 
+pending_matches as (
+    select
+        transaction_key as superseding_transaction_key,
+        pending_transaction_key
+    from {{ ref('int_pending_transactions_matched') }}
+),
+
 final as (
     select
         transaction_key,
         source,
+        reported_by,
         account_key,
         source_transaction_id,
         entry_reference,
         end_to_end_id,
         status,
+        pending_matches.pending_transaction_key as supersedes_transaction_key,
         booking_date,
         value_date,
         booked_at,
@@ -80,6 +89,7 @@ final as (
         on transactions.currency = fx_rates.fx_currency
         and transactions.booking_date = fx_rates.fx_rate_date
     left join transfers on transactions.transaction_key = transfers.transfer_transaction_key
+    left join pending_matches on transactions.transaction_key = pending_matches.superseding_transaction_key
     left join categorised using (transaction_key)
 )
 
