@@ -20,7 +20,8 @@
       second source) pairs with a row booked before the lookback, and the older leg must carry the
       group key too, or the pair is half-flagged and spend counts one leg;
     - a user's category override set on (or removed from) an old row (`bankflow categorise`), which
-      must not wait for its day to be rebuilt.
+      must not wait for its day to be rebuilt; overrides by the key a row has now
+      (int_category_overrides: one set on a pending row is its booked row's).
     Rule changes restate history only on a full refresh (see `bankflow rules backtest`). -#}
 {% macro fct_transactions_restated_keys() -%}
     select paired.transaction_key
@@ -39,7 +40,7 @@
         )
     union
     select overrides.transaction_key
-    from {{ ref('stg_ops__category_overrides') }} as overrides
+    from {{ ref('int_category_overrides') }} as overrides
     inner join {{ this }} as built on overrides.transaction_key = built.transaction_key
     where built.category is distinct from overrides.category
         or built.category_source is distinct from 'override'
@@ -49,7 +50,7 @@
     where built.category_source = 'override'
         and not exists (
             select 1
-            from {{ ref('stg_ops__category_overrides') }} as overrides
+            from {{ ref('int_category_overrides') }} as overrides
             where overrides.transaction_key = built.transaction_key
         )
 {%- endmacro %}
