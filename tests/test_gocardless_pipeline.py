@@ -152,7 +152,7 @@ def dbt_build(warehouse: WarehouseResource, workdir: Path) -> None:
     shutil.copytree(
         DBT_PROJECT_DIR,
         project,
-        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "intermediate", "marts"),
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "intermediate", "marts", "snapshots"),
     )
     for folder in (project / "models" / "staging").iterdir():
         if folder.name not in {"gocardless", "truelayer"}:
