@@ -23,6 +23,7 @@ from pipelines.sources.rest.assets import REST_BANK_ASSETS, REST_BANKS
 from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_marts_on_incremental, dbt_models
+from pipelines.transform.category_model import category_predictions
 
 # Extract assets of the Python connectors; each needs its provider's resource.
 CONNECTOR_ASSETS = [raw_truelayer, raw_berlin_group, raw_revolut, raw_gocardless, raw_razorpay, raw_fibank]
@@ -42,7 +43,14 @@ def build_definitions(
     files = [raw_statement_files] if "statement_files" in resources else []
     sensors = [statement_files_sensor, statement_days_sensor] if files else []
     return dg.Definitions(
-        assets=[*sources, *files, dbt_models, dbt_incremental_models, dbt_marts_on_incremental],
+        assets=[
+            *sources,
+            *files,
+            dbt_models,
+            category_predictions,
+            dbt_incremental_models,
+            dbt_marts_on_incremental,
+        ],
         asset_checks=[gx_fct_transactions],
         jobs=[daily_pipeline, *([statement_files_job, marts_refresh_job] if files else [])],
         sensors=sensors,

@@ -14,6 +14,20 @@ create table if not exists ops.category_overrides (
 );
 """
 
+# Layer 5: the learned model's answer per row no layer 1-4 decided, replaced whole by the
+# category_predictions asset (resources/category_model.py). It exists from bootstrap on, so the
+# staging view on it builds before the model has ever run.
+CATEGORY_PREDICTIONS_DDL = """
+create table if not exists ops.category_predictions (
+    transaction_key text primary key,
+    category text not null,
+    confidence numeric(5, 4) not null check (confidence between 0 and 1),
+    model_version text not null,
+    trained_rows integer not null,
+    predicted_at timestamptz not null default now()
+);
+"""
+
 # The taxonomy is a dbt seed; it exists once dbt has run, and then it is the list to check against.
 TAXONOMY_TABLE = "marts.categories"
 

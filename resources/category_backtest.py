@@ -1,8 +1,13 @@
 """What a changed rules file would do to history, before it is applied (`bankflow rules backtest`).
 
-The new rules are loaded into a temporary table and the categorisation model itself is compiled
-against it (dbt var `category_rules_relation`), so the precedence is never written twice: the
-comparison is the model's current view against the same model over the new rules.
+The new rules are loaded into a temporary table and the categorisation models themselves are
+compiled against it, so the precedence is never written twice: layers 1-4
+(int_transactions_rule_categorised, dbt var `category_rules_relation`) over the new rules, and the
+final model (int_transactions_categorised, var `category_layers_relation`) over that result, which
+adds the learned model's current predictions (layer 5) where layers 1-4 leave a row undecided. The
+comparison is the final model's current view against the same model over the new rules. The model
+is not retrained: a row the new rules leave undecided keeps its current prediction if it had one
+(rows the old rules decided have none, so they show as uncategorised).
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from psycopg import sql
 from resources.warehouse.database import dbt_connection
 
 MODEL = "int_transactions_categorised"
+LAYERS_MODEL = "int_transactions_rule_categorised"
 BACKTEST_RULES_TABLE = "backtest_category_rules"
+BACKTEST_LAYERS_VIEW = "backtest_rule_categorised"
 RULE_COLUMNS = ("rule_id", "priority", "field", "pattern", "amount_sign", "account_key", "category")
 FIELDS = frozenset({"merchant", "description", "counterparty", "any"})
 AMOUNT_SIGNS = frozenset({"in", "out", "any"})
@@ -113,8 +120,11 @@ def read_rules(path: Path) -> list[Rule]:
     return rules
 
 
-def compiled_model_sql(project_dir: Path, database_url: str, rules_relation: str) -> str:
-    """The categorisation model's SQL compiled against `rules_relation` instead of the seed."""
+def compiled_models_sql(
+    project_dir: Path, database_url: str, rules_relation: str, layers_relation: str
+) -> dict[str, str]:
+    """The categorisation models' SQL, by model name, compiled against `rules_relation` instead of
+    the rules seed and `layers_relation` instead of the layers 1-4 view (one dbt call for both)."""
     from dbt.cli.main import dbtRunner
 
     with tempfile.TemporaryDirectory() as scratch, dbt_connection(database_url):
@@ -123,9 +133,12 @@ def compiled_model_sql(project_dir: Path, database_url: str, rules_relation: str
             [
                 "compile",
                 "--select",
+                LAYERS_MODEL,
                 MODEL,
                 "--vars",
-                json.dumps({"category_rules_relation": rules_relation}),
+                json.dumps(
+                    {"category_rules_relation": rules_relation, "category_layers_relation": layers_relation}
+                ),
                 "--project-dir",
                 str(project_dir),
                 "--profiles-dir",
@@ -138,8 +151,13 @@ def compiled_model_sql(project_dir: Path, database_url: str, rules_relation: str
             ]
         )
     if not result.success or not result.result:
-        raise RuntimeError(f"dbt could not compile {MODEL}: {result.exception}")
-    return next(r.node.compiled_code for r in result.result.results if r.node.name == MODEL)
+        raise RuntimeError(f"dbt could not compile {LAYERS_MODEL} and {MODEL}: {result.exception}")
+    compiled = {
+        r.node.name: r.node.compiled_code
+        for r in result.result.results
+        if r.node.name in (LAYERS_MODEL, MODEL)
+    }
+    return compiled
 
 
 def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> BacktestResult:
@@ -147,7 +165,9 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
 
     Nothing is written: the new rules live in a temporary table of this session only.
     """
-    new_sql = compiled_model_sql(project_dir, database_url, f"pg_temp.{BACKTEST_RULES_TABLE}")
+    compiled = compiled_models_sql(
+        project_dir, database_url, f"pg_temp.{BACKTEST_RULES_TABLE}", f"pg_temp.{BACKTEST_LAYERS_VIEW}"
+    )
     with psycopg.connect(database_url) as conn:
         _check_rules_in_database(conn, rules)
         conn.execute(
@@ -163,6 +183,12 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
         ) as copy:
             for rule in rules:
                 copy.write_row([getattr(rule, column) for column in RULE_COLUMNS])
+        # Layers 1-4 over the new rules, as the relation the final model reads them from.
+        conn.execute(
+            sql.SQL("create temporary view {} as {}").format(
+                sql.Identifier(BACKTEST_LAYERS_VIEW), sql.SQL(compiled[LAYERS_MODEL])
+            )
+        )
         # The model's view is the current categorisation; the compiled SQL is the new one.
         compared = conn.execute(
             sql.SQL(
@@ -172,8 +198,10 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
                 " join intermediate.int_transactions_categorised as current_categories using (transaction_key)"
                 " join new_categories using (transaction_key)"
                 " group by 1, 2, 3"
-            ).format(new_sql=sql.SQL(new_sql))
+            ).format(new_sql=sql.SQL(compiled[MODEL]))
         ).fetchall()
+        # Before the commit drops the rules table under it.
+        conn.execute(sql.SQL("drop view {}").format(sql.Identifier(BACKTEST_LAYERS_VIEW)))
     return summarise(compared)
 
 

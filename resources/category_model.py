@@ -14,16 +14,19 @@ and writes Postgres around it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -224,6 +227,8 @@ def _train(rows: list[StatementRow], random_state: int) -> TrainingOutcome:
 
     holdout = _holdout(data, random_state)
     pipeline = _fit(data, splits, random_state)
+    # The same labelled data gives the same model (fixed random_state), hence the same version.
+    fingerprint = hashlib.sha256(data.to_csv(index=False).encode()).hexdigest()[:12]
     outcome.model = CategoryModel(
         pipeline=pipeline,
         categories=[str(c) for c in pipeline.classes_],
@@ -233,6 +238,7 @@ def _train(rows: list[StatementRow], random_state: int) -> TrainingOutcome:
         if holdout is None
         else round(float(holdout.weight[holdout.right].sum() / holdout.weight.sum()), 4),
         holdout=holdout,
+        version=f"{MODEL_VERSION}+{fingerprint}",
     )
     return outcome
 
@@ -313,3 +319,64 @@ def _holdout(data: pd.DataFrame, random_state: int) -> pd.DataFrame | None:
             "confidence": probabilities.max(axis=1),
         }
     )
+
+
+# What the model reads: every row with its layers 1-4 decision (null source: undecided). The
+# views are dbt's; reading them whole is the price of one model over the whole history.
+STATEMENT_ROWS_SQL = """
+select
+    unioned.transaction_key,
+    unioned.amount,
+    unioned.merchant_name,
+    unioned.description,
+    unioned.counterparty_name,
+    layers.category,
+    layers.category_source
+from intermediate.int_transactions_rule_categorised as layers
+inner join intermediate.int_transactions_unioned as unioned
+    on layers.transaction_key = unioned.transaction_key
+order by unioned.transaction_key
+"""
+
+
+def read_statement_rows(conn: psycopg.Connection) -> tuple[list[StatementRow], list[StatementRow]]:
+    """(labelled rows layers 1-3 decided, rows no layer 1-4 decided) from the warehouse.
+    Rows the provider (layer 4) decided are neither: not trusted as labels, not predicted."""
+    labelled, undecided = [], []
+    for key, amount, merchant, description, counterparty, category, source in conn.execute(
+        STATEMENT_ROWS_SQL
+    ):
+        if source in TRAINING_SOURCES:
+            labelled.append(StatementRow(key, amount, merchant, description, counterparty, category))
+        elif source is None:
+            undecided.append(StatementRow(key, amount, merchant, description, counterparty))
+    return labelled, undecided
+
+
+def replace_predictions(
+    conn: psycopg.Connection,
+    predictions: Sequence[Prediction],
+    model_version: str,
+    trained_rows: int,
+    predicted_at: datetime,
+) -> None:
+    """Replace every row of ops.category_predictions with `predictions`, in one transaction:
+    readers see the previous model's answers or these, never a mix or an empty table."""
+    with conn.transaction():
+        conn.execute("delete from ops.category_predictions")
+        with conn.cursor().copy(
+            "copy ops.category_predictions"
+            " (transaction_key, category, confidence, model_version, trained_rows, predicted_at)"
+            " from stdin"
+        ) as copy:
+            for prediction in predictions:
+                copy.write_row(
+                    (
+                        prediction.transaction_key,
+                        prediction.category,
+                        Decimal(str(prediction.confidence)),
+                        model_version,
+                        trained_rows,
+                        predicted_at,
+                    )
+                )

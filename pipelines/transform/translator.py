@@ -10,6 +10,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
 LAYERS = ("staging", "intermediate", "marts")
+# The layer-5 categoriser's output: a Python asset writes the table, dbt reads it as a source.
+CATEGORY_PREDICTIONS = dg.AssetKey("category_predictions")
+# dbt sources that a Python asset of this code location writes, by (source name, table): the source
+# takes that asset's key, so the asset is upstream of the models reading the table.
+SOURCES_WRITTEN_BY_ASSETS = {("ops", "category_predictions"): CATEGORY_PREDICTIONS}
 
 
 class BankflowDbtTranslator(DagsterDbtTranslator):
@@ -39,6 +44,10 @@ class BankflowDbtTranslator(DagsterDbtTranslator):
         # asset key in meta.dagster.asset_key, which the default handles.
         if dbt_resource_props.get("resource_type") == "model":
             return dg.AssetKey(dbt_resource_props["name"])
+        if dbt_resource_props.get("resource_type") == "source":
+            written = (dbt_resource_props.get("source_name"), dbt_resource_props.get("name"))
+            if written in SOURCES_WRITTEN_BY_ASSETS:
+                return SOURCES_WRITTEN_BY_ASSETS[written]
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
