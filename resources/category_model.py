@@ -285,11 +285,15 @@ def _calibration_splits(data: pd.DataFrame, random_state: int) -> list[tuple[np.
     if data.group.nunique() < CALIBRATION_FOLDS:
         return None
     folds = StratifiedGroupKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=random_state)
-    splits = [
-        (train, test)
-        for train, test in folds.split(data, data.category, data.group)
-        if data.category.iloc[train].nunique() >= 2
-    ]
+    try:
+        splits = [
+            (train, test)
+            for train, test in folds.split(data, data.category, data.group)
+            if data.category.iloc[train].nunique() >= 2
+        ]
+    except ValueError:
+        # Every category has fewer distinct texts than there are folds.
+        return None
     return splits if len(splits) >= 2 else None
 
 
