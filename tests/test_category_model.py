@@ -241,10 +241,15 @@ HIDDEN_RULES = (
     "streaming_and_software",
 )
 REDUCED_RULES_TABLE = "ops.test_reduced_category_rules"
-# Measured on seed 7 over 35 days (December 2026), see the report written by the test:
-# FIXME figures
-HIDDEN_RULES_MODEL_ACCURACY_FLOOR = 0.0
-HIDDEN_RULES_GAIN_FLOOR = 0.0
+# Measured on seed 7 over the 35 days to 2026-12-05 (report: .bankflow/reports/category_model_accuracy.json):
+# with these rules hidden the model was asked about 272 booked rows, categorised 151 of them at the
+# default threshold 0.5 with 0.934 precision (the misses: Indian IMPS own-account credits and
+# freelance income taken for sales), 0.518 of the asked rows right when an uncategorised row counts
+# as wrong; spend accuracy went from 0.794 (layers 1-4) to 0.846 (layers 1-5). The floors leave
+# room for other days' draws of the world.
+HIDDEN_RULES_MODEL_PRECISION_FLOOR = 0.85
+HIDDEN_RULES_MODEL_ACCURACY_FLOOR = 0.40
+HIDDEN_RULES_SPEND_GAIN_FLOOR = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -437,5 +442,6 @@ def test_layer_5_with_merchant_rules_hidden_against_the_answer_key(
     REPORT.write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report, indent=2, default=str))
     assert len(asked) > 100
+    assert precision >= HIDDEN_RULES_MODEL_PRECISION_FLOOR
     assert model_accuracy >= HIDDEN_RULES_MODEL_ACCURACY_FLOOR
-    assert spend_after - spend_before >= HIDDEN_RULES_GAIN_FLOOR
+    assert spend_after - spend_before >= HIDDEN_RULES_SPEND_GAIN_FLOOR
