@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -105,7 +106,7 @@ class StatementRow:
     counterparty_name: str | None = None
     category: str | None = None
 
-    @property
+    @cached_property
     def text(self) -> str:
         # Each field once, normalised; the merchant first (when a source names it, it is the cleanest).
         parts: list[str] = []
