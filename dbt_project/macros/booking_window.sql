@@ -22,6 +22,7 @@
     - a user's category override set on (or removed from) an old row (`bankflow categorise`), which
       must not wait for its day to be rebuilt; overrides by the key a row has now
       (int_category_overrides: one set on a pending row is its booked row's).
+    - the learned layer's current prediction for a row no rule decides.
     Rule changes restate history only on a full refresh (see `bankflow rules backtest`). -#}
 {% macro fct_transactions_restated_keys() -%}
     select paired.transaction_key
@@ -53,4 +54,13 @@
             from {{ ref('int_category_overrides') }} as overrides
             where overrides.transaction_key = built.transaction_key
         )
+    union
+    -- The learned layer's predictions are replaced on every run: a row it decides (or no longer
+    -- decides) follows the current prediction.
+    select built.transaction_key
+    from {{ this }} as built
+    left join {{ ref('stg_ops__category_predictions') }} as predictions
+        on built.transaction_key = predictions.transaction_key
+    where (built.category_source is null or built.category_source = 'model')
+        and built.category is distinct from coalesce(predictions.category, 'uncategorised')
 {%- endmacro %}

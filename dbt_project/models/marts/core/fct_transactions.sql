@@ -9,6 +9,7 @@
 }}
 
 -- depends_on: {{ ref('int_category_overrides') }}
+-- depends_on: {{ ref('stg_ops__category_predictions') }}
 -- (read by fct_transactions_restated_keys() on incremental runs only, where dbt's parse cannot see it)
 
 with transactions as (
