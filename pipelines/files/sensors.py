@@ -21,7 +21,8 @@ statement_files_job = dg.define_asset_job(
 )
 marts_refresh_job = dg.define_asset_job(
     name="marts_refresh_job",
-    selection=dg.AssetSelection.groups("staging", "intermediate", "marts"),
+    # The seeds too: on a warehouse that never ran the daily pipeline they do not exist yet.
+    selection=dg.AssetSelection.groups("seeds", "staging", "intermediate", "marts"),
     description="Rebuild the dbt models for a range of booking days (after statement files landed).",
 )
 

@@ -55,4 +55,7 @@ class BankflowDbtTranslator(DagsterDbtTranslator):
         fqn = dbt_resource_props.get("fqn", [])
         if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 1 and fqn[1] in LAYERS:
             return fqn[1]
+        if dbt_resource_props.get("resource_type") == "seed":
+            # Their own group, so a job of the dbt layers can take the reference data with it.
+            return "seeds"
         return super().get_group_name(dbt_resource_props)
