@@ -19,12 +19,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import fetched_days, rows, run_window, scalar
+from pipeline_runs import fetched_days, rows, run_window, scalar, world_account_ids
 
 from bankflow_cli.files import import_files
 from sandbox.server import Sandbox
 from sandbox.statement_files import render_statement
-from sandbox.world import World
 
 WINDOW_DAYS = 35
 STATEMENT_DAYS = 7
@@ -189,23 +188,6 @@ class ReferenceRates:
         return (amount / published[index - 1][1]).quantize(CENT, ROUND_HALF_UP)
 
 
-def world_accounts(database_url: str, world: World) -> dict[str, str]:
-    """account_key -> world account id, by IBAN, else the bank's account number or provider id."""
-    by_reference: dict[str, str] = {}
-    for account in world.accounts:
-        for reference in (account.iban, account.number, account.account_id):
-            if reference:
-                by_reference.setdefault(reference, account.account_id)
-    mapped = {}
-    for account_key, iban, provider_id in rows(
-        database_url, "select account_key, iban, provider_account_id from marts.dim_accounts"
-    ):
-        world_id = by_reference.get(iban or "") or by_reference.get(provider_id)
-        if world_id:
-            mapped[account_key] = world_id
-    return mapped
-
-
 # -- the run ------------------------------------------------------------------------------------------
 
 
@@ -287,7 +269,7 @@ def test_derived_balances_equal_the_worlds_and_the_statements_closings(
     window: tuple[date, date],
 ) -> None:
     start, end = fetched_days(*window)
-    to_world = world_accounts(database_url, sandbox.world)
+    to_world = world_account_ids(database_url, sandbox.world)
     # Two aggregators reporting one account (TrueLayer and GoCardless, Berlin Group and GoCardless)
     # put each movement in fct_transactions twice until cross-aggregator dedupe exists: such an
     # account's walk counts its movements twice, so only accounts one API reports are compared.

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
-from pipeline_runs import rows, run_window
+from pipeline_runs import rows, run_window, world_account_ids
 from typer.testing import CliRunner, Result
 
 from bankflow_cli.main import app
@@ -92,23 +92,6 @@ def lineage_day(seed: int, today: dt.date) -> dt.date:
         if set(pending_that_books(seed, day)) >= set(PROVIDERS):
             return day
     raise AssertionError(f"no day in the last {MAX_DAYS_BACK} books a pending payment of every source")
-
-
-def world_account_ids(database_url: str, world: World) -> dict[str, str]:
-    """account_key -> world account id, by IBAN, else the bank's account number or id."""
-    by_reference: dict[str, str] = {}
-    for account in world.accounts:
-        for reference in (account.iban, account.number, account.account_id):
-            if reference:
-                by_reference.setdefault(reference, account.account_id)
-    mapped = {}
-    for account_key, iban, provider_id in rows(
-        database_url, "select account_key, iban, provider_account_id from marts.dim_accounts"
-    ):
-        world_id = by_reference.get(iban) or by_reference.get(provider_id)
-        if world_id:
-            mapped[account_key] = world_id
-    return mapped
 
 
 def fct_rows_to_world(

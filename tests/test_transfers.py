@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import rows, run_window
+from pipeline_runs import rows, run_window, world_account_ids
 
 from pipelines.partitions import LOOKBACK_DAYS
 from resources.categories import clear_category_override, set_category_override
@@ -71,23 +71,6 @@ class TransferScore:
     @property
     def recall(self) -> float:
         return self.correct / self.expected if self.expected else 1.0
-
-
-def world_account_ids(database_url: str, world: World) -> dict[str, str]:
-    """account_key -> world account id, by IBAN, else account number or provider id."""
-    by_reference = {}
-    for account in world.accounts:
-        for reference in (account.iban, account.number, account.account_id):
-            if reference:
-                by_reference.setdefault(reference, account.account_id)
-    mapped = {}
-    for account_key, iban, provider_id in rows(
-        database_url, "select account_key, iban, provider_account_id from marts.dim_accounts"
-    ):
-        world_id = by_reference.get(iban) or by_reference.get(provider_id)
-        if world_id:
-            mapped[account_key] = world_id
-    return mapped
 
 
 def fct_to_world(database_url: str, world: World, start: dt.date, end: dt.date) -> dict[str, str]:
