@@ -17,15 +17,23 @@ from sandbox.world import World
 MODELS_AND_SEEDS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 
 
-def run_window(definitions: dg.Definitions, first: date, last: date) -> dg.ExecuteInProcessResult:
-    """One run over the partitions first..last (a single-run backfill)."""
+def run_window(
+    definitions: dg.Definitions, first: date, last: date, only: str | None = None
+) -> dg.ExecuteInProcessResult:
+    """One run over the partitions first..last (a single-run backfill); `only`: just the assets
+    whose names start with it (one source's extract, without the dbt models after it)."""
     job = definitions.resolve_job_def("daily_pipeline")
+    selection = None
+    if only is not None:
+        selection = [key for key in job.asset_layer.executable_asset_keys if key.path[-1].startswith(only)]
+        assert selection, only
     return job.execute_in_process(
         tags={
             "dagster/asset_partition_range_start": first.isoformat(),
             "dagster/asset_partition_range_end": last.isoformat(),
         },
         raise_on_error=False,
+        asset_selection=selection,
     )
 
 

@@ -1,4 +1,6 @@
-"""Bad input from the bank fails the run with a clear message and leaves the previous rows."""
+"""Bad input from the bank fails the run with a clear message and leaves the previous rows.
+
+The runs here are TrueLayer's extract alone: what is asserted is what reached raw."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from bankflow_cli.provider_config import truelayer_config
 from resources.vault import TokenVault
 from sandbox.server import Sandbox
 
+TRUELAYER = "raw_truelayer"
+
 
 @pytest.fixture(scope="module")
 def landed_day(definitions: dg.Definitions) -> datetime:
     day = datetime.now(UTC).date() - timedelta(days=30)
-    assert run_window(definitions, day, day).success
+    assert run_window(definitions, day, day, only=TRUELAYER).success
     return day
 
 
@@ -40,7 +44,7 @@ def test_bad_response_fails_run_and_keeps_previous_rows(
     assert before["truelayer_transactions"]
     sandbox.state.set_fault(mode)
 
-    result = run_window(definitions, landed_day, landed_day)
+    result = run_window(definitions, landed_day, landed_day, only=TRUELAYER)
 
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -52,7 +56,7 @@ def test_bad_response_fails_run_and_keeps_previous_rows(
 def test_transient_errors_are_retried(landed_day, definitions: dg.Definitions, sandbox: Sandbox) -> None:
     # One 429 with Retry-After: 1 then normal answers: the run succeeds on the retry.
     sandbox.state.set_fault("rate_limit", count=1)
-    assert run_window(definitions, landed_day, landed_day).success
+    assert run_window(definitions, landed_day, landed_day, only=TRUELAYER).success
     assert sandbox.state.fault is None
 
 
@@ -61,7 +65,7 @@ def test_token_rejected_mid_run_is_refreshed(
 ) -> None:
     before = raw_snapshot(database_url)
     sandbox.state.set_fault("unauthorized", count=1)
-    assert run_window(definitions, landed_day, landed_day).success
+    assert run_window(definitions, landed_day, landed_day, only=TRUELAYER).success
     assert raw_snapshot(database_url) == before
 
 
@@ -71,7 +75,7 @@ def test_revoked_consent_stops_the_source_with_the_fix(
     before = raw_snapshot(database_url)
     sandbox.state.oauth.revoke_refresh_tokens()
     try:
-        result = run_window(definitions, landed_day, landed_day)
+        result = run_window(definitions, landed_day, landed_day, only=TRUELAYER)
         assert not result.success
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         assert failure.step_key == "raw_truelayer"
@@ -91,6 +95,6 @@ def test_slow_answer_times_out_and_is_retried(
     before = raw_snapshot(database_url)
     sandbox.state.slow_seconds = 8.0  # past the test client's 5 s timeout
     sandbox.state.set_fault("slow", count=1)
-    assert run_window(definitions, landed_day, landed_day).success
+    assert run_window(definitions, landed_day, landed_day, only=TRUELAYER).success
     assert sandbox.state.fault is None
     assert raw_snapshot(database_url) == before

@@ -220,19 +220,36 @@ def test_a_transfer_leg_before_the_window_is_restated_when_its_pairing_changes(
 ) -> None:
     today = window[1] - dt.timedelta(days=1)
     key, group, _ = _old_booked_row(database_url, today, "is_internal_transfer")
-    # What a build before the other leg arrived left: the old leg unpaired.
+    ghost = f"vanished-{key}"
     with psycopg.connect(database_url) as conn:
+        # What a build before the other leg arrived left: the old leg unpaired.
         conn.execute(
             "update marts.fct_transactions set transfer_group_key = null, is_internal_transfer = false"
             " where transaction_key = %s",
             (key,),
         )
-    assert run_window(definitions, today, today).success
+        # And a leg an earlier build paired whose row has since gone from every source (a statement
+        # file replaced by a version without it): its group is no longer in int_transfers_paired.
+        conn.execute(
+            "insert into marts.fct_transactions select * from marts.fct_transactions where transaction_key = %s",
+            (key,),
+        )
+        conn.execute(
+            "update marts.fct_transactions set transaction_key = %s, transfer_group_key = %s,"
+            " is_internal_transfer = true where ctid = (select max(ctid) from marts.fct_transactions"
+            " where transaction_key = %s)",
+            (ghost, f"gone-{group}", key),
+        )
+    run = run_window(definitions, today, today)
+    assert run.success  # the relationships test to int_transfers_paired among its checks
     assert rows(
         database_url,
         "select transfer_group_key, is_internal_transfer from marts.fct_transactions where transaction_key = %s",
         (key,),
     ) == [(group, True)]
+    assert (
+        rows(database_url, "select 1 from marts.fct_transactions where transaction_key = %s", (ghost,)) == []
+    )
 
 
 def test_an_override_on_an_old_row_shows_on_the_next_run_and_its_removal_too(

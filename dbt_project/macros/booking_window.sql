@@ -64,3 +64,20 @@
     where (built.category_source is null or built.category_source = 'model')
         and built.category is distinct from coalesce(predictions.category, 'uncategorised')
 {%- endmacro %}
+
+{#- After an incremental insert: a row still carrying a transfer group that int_transfers_paired
+    no longer has was restated above (fct_transactions_restated_keys) and not rebuilt, so it is gone
+    from every source (a statement file replaced by a version without it, a reloaded day): keep it
+    and the mart holds a movement no source reports, with a dangling group key. -#}
+{% macro delete_vanished_transfer_legs() -%}
+    {% if is_incremental() %}
+        delete from {{ this }} as built
+        where built.transfer_group_key is not null
+            and not exists (
+                select 1
+                from {{ ref('int_transfers_paired') }} as paired
+                where paired.transaction_key = built.transaction_key
+                    and paired.transfer_group_key = built.transfer_group_key
+            )
+    {% endif %}
+{%- endmacro %}

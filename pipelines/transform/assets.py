@@ -4,7 +4,7 @@ before them, and the unpartitioned marts built on them."""
 import json
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.partitions import booking_window, daily_partitions
 from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
+from pipelines.transform.parse_cache import parse_for_current_connection
 from pipelines.transform.project import dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
 from resources.warehouse.database import dbt_connection
@@ -38,7 +39,7 @@ def dbt_incremental_models(
     """Incremental marts, rebuilt for the run's partition window (plus lookback) in one dbt call."""
     window = booking_window(*context.partition_time_window)
     args = ["build", "--vars", json.dumps(window.dbt_vars)]
-    with _dbt_connection(warehouse):
+    with _dbt_connection(warehouse, dbt):
         yield from dbt.cli(args, context=context).stream()
 
 
@@ -53,7 +54,7 @@ def dbt_models(
 ) -> Iterator[Any]:
     """Staging and intermediate views, seeds and the unpartitioned marts not built on the
     incremental ones (dimensions, reported balances)."""
-    with _dbt_connection(warehouse), _cautious_test_selection():
+    with _dbt_connection(warehouse, dbt), _cautious_test_selection():
         yield from dbt.cli(["build"], context=context).stream()
 
 
@@ -72,7 +73,7 @@ def dbt_marts_on_incremental(
 ) -> Iterator[Any]:
     """Unpartitioned marts built on the incremental ones (daily balances, spend, budgets, cash
     flow), rebuilt whole after them."""
-    with _dbt_connection(warehouse):
+    with _dbt_connection(warehouse, dbt):
         yield from dbt.cli(["build"], context=context).stream()
 
 
@@ -96,6 +97,9 @@ def _cautious_test_selection() -> Iterator[None]:
             os.environ["DBT_INDIRECT_SELECTION"] = saved
 
 
-def _dbt_connection(warehouse: WarehouseResource) -> AbstractContextManager[None]:
+@contextmanager
+def _dbt_connection(warehouse: WarehouseResource, dbt: DbtCliResource) -> Iterator[None]:
     # dagster-dbt hands os.environ to the dbt subprocess; profiles.yml reads the connection there.
-    return dbt_connection(warehouse.url)
+    with dbt_connection(warehouse.url):
+        parse_for_current_connection(dbt)
+        yield

@@ -5,6 +5,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook="{{ delete_rebuilt_rows() }}",
+        post_hook="{{ delete_vanished_transfer_legs() }}",
     )
 }}
 
