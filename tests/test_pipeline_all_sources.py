@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 from pipeline_runs import rows, run_window
 
+from pipelines.transform.assets import DBT_TARGET_DIR
 from sandbox.server import Sandbox
 
 SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless", "fibank"}
@@ -18,7 +19,12 @@ REST_BANKS = {"hdfc", "icici", "sbi"}
 @pytest.fixture(scope="module")
 def run(definitions: dg.Definitions) -> dg.ExecuteInProcessResult:
     today = datetime.now(UTC).date()
-    return run_window(definitions, today - timedelta(days=2), today)
+    before = set(DBT_TARGET_DIR.iterdir())
+    result = run_window(definitions, today - timedelta(days=2), today)
+    # Each dbt step's own target folder (5-20 MB) is gone once the step succeeded.
+    left = {path.name for path in set(DBT_TARGET_DIR.iterdir()) - before if path.is_dir()}
+    assert not result.success or left == set()
+    return result
 
 
 def test_every_source_lands_and_every_check_passes(run: dg.ExecuteInProcessResult) -> None:

@@ -3,8 +3,11 @@ before them, and the unpartitioned marts built on them."""
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -13,7 +16,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.partitions import booking_window, daily_partitions
 from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.parse_cache import parse_for_current_connection
-from pipelines.transform.project import dbt_project
+from pipelines.transform.project import DBT_PROJECT_DIR, dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
 from resources.warehouse.database import dbt_connection
 from resources.warehouse.resource import WarehouseResource
@@ -23,6 +26,7 @@ INCREMENTAL = "config.materialized:incremental"
 ON_INCREMENTAL = "config.materialized:incremental+"
 # Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
 TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS))
+DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 
 
 @dbt_assets(
@@ -40,7 +44,7 @@ def dbt_incremental_models(
     window = booking_window(*context.partition_time_window)
     args = ["build", "--vars", json.dumps(window.dbt_vars)]
     with _dbt_connection(warehouse, dbt):
-        yield from dbt.cli(args, context=context).stream()
+        yield from _dbt_build(context, dbt, args)
 
 
 @dbt_assets(
@@ -55,7 +59,7 @@ def dbt_models(
     """Staging and intermediate views, seeds and the unpartitioned marts not built on the
     incremental ones (dimensions, reported balances)."""
     with _dbt_connection(warehouse, dbt), _cautious_test_selection():
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from _dbt_build(context, dbt, ["build"])
 
 
 # Their own asset, not part of dbt_models: Dagster would otherwise split dbt_models into a step
@@ -74,7 +78,17 @@ def dbt_marts_on_incremental(
     """Unpartitioned marts built on the incremental ones (daily balances, spend, budgets, cash
     flow), rebuilt whole after them."""
     with _dbt_connection(warehouse, dbt):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from _dbt_build(context, dbt, ["build"])
+
+
+def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
+    # dagster-dbt gives each invocation its own target folder (manifest, compiled SQL, run results:
+    # 5-20 MB) and never removes it: a schedule every few minutes fills the disk. Removed once its
+    # events are streamed; a failed invocation keeps it, since dbt's error names the compiled SQL there.
+    DBT_TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{context.op_execution_context.op_def.name}-", dir=DBT_TARGET_DIR))
+    yield from dbt.cli(args, context=context, target_path=target).stream()
+    shutil.rmtree(target, ignore_errors=True)
 
 
 @contextmanager

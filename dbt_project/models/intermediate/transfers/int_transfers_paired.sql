@@ -1,3 +1,9 @@
+{#- A table, not a view: fct_transactions reads the pairing four times in an incremental run (its
+    join, the restated keys twice, the post-hook) and its tests twice more; as a view each read
+    re-ran the pairing rounds over all of history. Nothing is built on it as a view, so dbt's table
+    swap (drop ... cascade) takes no dependent view with it. -#}
+{{ config(materialized='table', indexes=[{'columns': ['transaction_key']}]) }}
+
 {#- Greedy one-to-one pairing as rounds of mutual best matches: in each round a debit and a credit
     pair when each is the other's best remaining candidate under one global order of candidate
     pairs. The globally best pair is always mutual, so rounds repeated to a fixed point give exactly
