@@ -1,0 +1,79 @@
+{#
+  A table rewritten in place: the new rows are built beside it, and when their columns are the
+  table's (names and types, in order) the table's rows are replaced by them in one transaction.
+  The relation itself is never dropped.
+
+  Why: an intermediate model that several views read (int_transactions_unioned: categorisation,
+  pending matching, overrides, transfer pairing) re-ran its dedupe over all of history in each of
+  them as a view. As a dbt `table` it would be swapped and the backup dropped with CASCADE, taking
+  those views with it until a later step rebuilt them (see view_in_place.sql). In place, readers
+  see the old rows until the commit, then the new ones, and the views on it stay.
+
+  A changed column list, a missing table or a view of the same name (an older deployment) falls
+  back to drop-and-create; the views on it are rebuilt downstream in the same run.
+#}
+{%- materialization table_in_place, adapter='postgres' -%}
+
+  {%- set existing_relation = load_cached_relation(this) -%}
+  {%- set target_relation = this.incorporate(type='table') -%}
+  {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}
+  {%- set preexisting_intermediate_relation = load_cached_relation(intermediate_relation) -%}
+  {%- set grant_config = config.get('grants') -%}
+
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+
+  {{ drop_relation_if_exists(preexisting_intermediate_relation) }}
+
+  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+  {% call statement('main') -%}
+    {{ get_create_table_as_sql(False, intermediate_relation, sql) }}
+  {%- endcall %}
+
+  {%- set in_place = existing_relation is not none
+        and existing_relation.is_table
+        and bankflow_same_columns(existing_relation, intermediate_relation) -%}
+
+  {% if in_place %}
+    {% call statement('replace_rows') -%}
+      delete from {{ target_relation }};
+      insert into {{ target_relation }} select * from {{ intermediate_relation }};
+    {%- endcall %}
+    {{ drop_relation_if_exists(intermediate_relation) }}
+  {% else %}
+    {% if existing_relation is not none %}
+      {{ drop_relation_if_exists(existing_relation) }}
+    {% endif %}
+    {{ adapter.rename_relation(intermediate_relation, target_relation) }}
+    {% do create_indexes(target_relation) %}
+  {% endif %}
+
+  {% do apply_grants(target_relation, grant_config, should_revoke=should_revoke(existing_relation, full_refresh_mode=True)) %}
+  {% do persist_docs(target_relation, model) %}
+
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+
+  {{ adapter.commit() }}
+
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+
+  {{ return({'relations': [target_relation]}) }}
+
+{%- endmaterialization -%}
+
+
+{#- True when `old` and `new` have the same columns, in order, with the same types. -#}
+{% macro bankflow_same_columns(old, new) %}
+  {%- set old_columns = adapter.get_columns_in_relation(old) -%}
+  {%- set new_columns = adapter.get_columns_in_relation(new) -%}
+  {%- if old_columns | length != new_columns | length -%}
+    {{ return(false) }}
+  {%- endif -%}
+  {%- for column in old_columns -%}
+    {%- set candidate = new_columns[loop.index0] -%}
+    {%- if column.name != candidate.name or column.data_type != candidate.data_type -%}
+      {{ return(false) }}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(true) }}
+{% endmacro %}
