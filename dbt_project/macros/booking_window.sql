@@ -32,13 +32,7 @@
     union
     select built.transaction_key
     from {{ this }} as built
-    where built.transfer_group_key is not null
-        and not exists (
-            select 1
-            from {{ ref('int_transfers_paired') }} as paired
-            where paired.transaction_key = built.transaction_key
-                and paired.transfer_group_key = built.transfer_group_key
-        )
+    where {{ transfer_group_gone('built') }}
     union
     select overrides.transaction_key
     from {{ ref('int_category_overrides') }} as overrides
@@ -72,12 +66,17 @@
 {% macro delete_vanished_transfer_legs() -%}
     {% if is_incremental() %}
         delete from {{ this }} as built
-        where built.transfer_group_key is not null
-            and not exists (
-                select 1
-                from {{ ref('int_transfers_paired') }} as paired
-                where paired.transaction_key = built.transaction_key
-                    and paired.transfer_group_key = built.transfer_group_key
-            )
+        where {{ transfer_group_gone('built') }}
     {% endif %}
+{%- endmacro %}
+
+{#- A built fct_transactions row (alias `built`) whose transfer group int_transfers_paired no longer has. -#}
+{% macro transfer_group_gone(built) -%}
+    {{ built }}.transfer_group_key is not null
+    and not exists (
+        select 1
+        from {{ ref('int_transfers_paired') }} as paired
+        where paired.transaction_key = {{ built }}.transaction_key
+            and paired.transfer_group_key = {{ built }}.transfer_group_key
+    )
 {%- endmacro %}

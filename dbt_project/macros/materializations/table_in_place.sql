@@ -64,16 +64,7 @@
 
 {#- True when `old` and `new` have the same columns, in order, with the same types. -#}
 {% macro bankflow_same_columns(old, new) %}
-  {%- set old_columns = adapter.get_columns_in_relation(old) -%}
-  {%- set new_columns = adapter.get_columns_in_relation(new) -%}
-  {%- if old_columns | length != new_columns | length -%}
-    {{ return(false) }}
-  {%- endif -%}
-  {%- for column in old_columns -%}
-    {%- set candidate = new_columns[loop.index0] -%}
-    {%- if column.name != candidate.name or column.data_type != candidate.data_type -%}
-      {{ return(false) }}
-    {%- endif -%}
-  {%- endfor -%}
-  {{ return(true) }}
+  {%- set same_count = adapter.get_columns_in_relation(old) | length
+        == adapter.get_columns_in_relation(new) | length -%}
+  {{ return(same_count and bankflow_view_columns_extend(old, new)) }}
 {% endmacro %}
