@@ -12,8 +12,7 @@ For each history size, in a scratch database of its own on the warehouse server
 2. build everything from nothing: `dbt build --full-refresh` without tests over all of history
    (timed: the full refresh figure);
 3. land one more day of `--day-rows` rows and time the day's run: `dbt build` without tests, with
-   that day's window
-   as the daily pipeline passes it (`--vars` min_date/max_date/lookback_days, lookback included).
+   that day's window as the daily pipeline passes it (`--vars` min_date/max_date/lookback_days).
 
 It prints the day's run for each size, the ratio of the largest to the smallest (target <= 1.3:
 a day's run should cost the day, not the history) and the full refresh of the smallest.
@@ -34,12 +33,12 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 
-from pipelines.partitions import LOOKBACK_DAYS
+from pipelines.partitions import booking_window
 from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.warehouse.database import (
     bootstrap_schemas,
@@ -53,6 +52,8 @@ TARGET_RATIO = 1.3
 # Seeds, the snapshot and the models in dependency order, as the pipeline's dbt steps build them.
 MODELS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
 LAST_DAY = date(2026, 11, 30)
+# Day offsets in the generated rows count from here.
+EPOCH = date(2000, 1, 1)
 DBT = str(Path(sys.executable).parent / "dbt")
 # Its own target folder: a pipeline may be using the project's.
 TARGET_PATH = f"target/bench-scale-{os.getpid()}"
@@ -142,13 +143,10 @@ def dbt(url: str, *args: str) -> float:
 
 
 def window_vars(first: date, last: date) -> str:
-    return json.dumps(
-        {
-            "min_date": first.isoformat(),
-            "max_date": (last + timedelta(days=1)).isoformat(),
-            "lookback_days": LOOKBACK_DAYS,
-        }
-    )
+    """The --vars the daily pipeline passes for partitions first..last (pipelines.partitions)."""
+    start = datetime.combine(first, datetime.min.time(), UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+    return json.dumps(booking_window(start, end).dbt_vars)
 
 
 def generate(url: str, accounts: int, day_rows: int, first_day: int, last_day: int) -> None:
@@ -205,9 +203,6 @@ def measure(server_url: str, history_rows: int, day_rows: int, accounts: int, ke
         if not keep:
             with psycopg.connect(server_url, autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{dbname}" with (force)')
-
-
-EPOCH = date(2000, 1, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
