@@ -113,6 +113,7 @@ class SizeResult:
     full_refresh_seconds: float
     day_run_seconds: float
     fct_rows: int
+    slowest_day_run_nodes: list[tuple[str, float]]
 
 
 def dbt(url: str, *args: str) -> float:
@@ -140,6 +141,13 @@ def dbt(url: str, *args: str) -> float:
     if done.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{done.stdout[-4000:]}")
     return elapsed
+
+
+def slowest_nodes(count: int = 6) -> list[tuple[str, float]]:
+    """The last dbt invocation's slowest nodes (name, seconds), from its run_results.json."""
+    results = json.loads((DBT_PROJECT_DIR / TARGET_PATH / "run_results.json").read_text())["results"]
+    timed = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
+    return [(r["unique_id"].split(".")[-1], round(r["execution_time"], 1)) for r in timed]
 
 
 def window_vars(first: date, last: date) -> str:
@@ -193,12 +201,18 @@ def measure(server_url: str, history_rows: int, day_rows: int, accounts: int, ke
         generate(url, accounts, day_rows, history_last + 1, history_last + 1)
         print(f"[{history_rows:,}] the day's run ...", flush=True)
         day_run = dbt(url, "build", *MODELS_ONLY, "--quiet", "--vars", window_vars(LAST_DAY, LAST_DAY))
+        slowest = slowest_nodes()
+        print(
+            f"[{history_rows:,}] day's run {day_run:.1f} s; slowest: "
+            + ", ".join(f"{n} {t}s" for n, t in slowest),
+            flush=True,
+        )
         with psycopg.connect(url) as conn:
             fct_rows = conn.execute("select count(*) from marts.fct_transactions").fetchone()[0]
         expected = (days + 1) * day_rows
         if fct_rows != expected:
             raise RuntimeError(f"fct_transactions has {fct_rows:,} rows, expected {expected:,}")
-        return SizeResult(history_rows, days, day_rows, round(full, 1), round(day_run, 1), fct_rows)
+        return SizeResult(history_rows, days, day_rows, round(full, 1), round(day_run, 1), fct_rows, slowest)
     finally:
         if not keep:
             with psycopg.connect(server_url, autocommit=True) as conn:

@@ -1,9 +1,10 @@
 """What a changed rules file would do to history, before it is applied (`bankflow rules backtest`).
 
 The new rules are loaded into a temporary table and the categorisation models themselves are
-compiled against it, so the precedence is never written twice: layers 1-4
-(int_transactions_rule_categorised, dbt var `category_rules_relation`) over the new rules, and the
-final model (int_transactions_categorised, var `category_layers_relation`) over that result, which
+compiled against it, so the precedence is never written twice: the lookups of layers 2-4 over every
+row (int_transactions_rule_matches, dbt var `category_rules_relation`) against the new rules, layers
+1-4 (int_transactions_rule_categorised, var `category_matches_relation`) over those, and the final
+model (int_transactions_categorised, var `category_layers_relation`) over that result, which
 adds the learned model's current predictions (layer 5) where layers 1-4 leave a row undecided. The
 comparison is the final model's current view against the same model over the new rules. The model
 is not retrained: a row the new rules leave undecided keeps its current prediction if it had one
@@ -26,7 +27,9 @@ from resources.warehouse.database import dbt_connection
 
 MODEL = "int_transactions_categorised"
 LAYERS_MODEL = "int_transactions_rule_categorised"
+MATCHES_MODEL = "int_transactions_rule_matches"
 BACKTEST_RULES_TABLE = "backtest_category_rules"
+BACKTEST_MATCHES_VIEW = "backtest_rule_matches"
 BACKTEST_LAYERS_VIEW = "backtest_rule_categorised"
 RULE_COLUMNS = ("rule_id", "priority", "field", "pattern", "amount_sign", "account_key", "category")
 FIELDS = frozenset({"merchant", "description", "counterparty", "any"})
@@ -121,10 +124,11 @@ def read_rules(path: Path) -> list[Rule]:
 
 
 def compiled_models_sql(
-    project_dir: Path, database_url: str, rules_relation: str, layers_relation: str
+    project_dir: Path, database_url: str, rules_relation: str, matches_relation: str, layers_relation: str
 ) -> dict[str, str]:
     """The categorisation models' SQL, by model name, compiled against `rules_relation` instead of
-    the rules seed and `layers_relation` instead of the layers 1-4 view (one dbt call for both)."""
+    the rules seed, `matches_relation` instead of the kept layers 2-4 lookups and `layers_relation`
+    instead of the layers 1-4 view (one dbt call for the three)."""
     from dbt.cli.main import dbtRunner
 
     with tempfile.TemporaryDirectory() as scratch, dbt_connection(database_url):
@@ -133,11 +137,16 @@ def compiled_models_sql(
             [
                 "compile",
                 "--select",
+                MATCHES_MODEL,
                 LAYERS_MODEL,
                 MODEL,
                 "--vars",
                 json.dumps(
-                    {"category_rules_relation": rules_relation, "category_layers_relation": layers_relation}
+                    {
+                        "category_rules_relation": rules_relation,
+                        "category_matches_relation": matches_relation,
+                        "category_layers_relation": layers_relation,
+                    }
                 ),
                 "--project-dir",
                 str(project_dir),
@@ -151,11 +160,13 @@ def compiled_models_sql(
             ]
         )
     if not result.success or not result.result:
-        raise RuntimeError(f"dbt could not compile {LAYERS_MODEL} and {MODEL}: {result.exception}")
+        raise RuntimeError(
+            f"dbt could not compile {MATCHES_MODEL}, {LAYERS_MODEL} and {MODEL}: {result.exception}"
+        )
     compiled = {
         r.node.name: r.node.compiled_code
         for r in result.result.results
-        if r.node.name in (LAYERS_MODEL, MODEL)
+        if r.node.name in (MATCHES_MODEL, LAYERS_MODEL, MODEL)
     }
     return compiled
 
@@ -166,7 +177,11 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
     Nothing is written: the new rules live in a temporary table of this session only.
     """
     compiled = compiled_models_sql(
-        project_dir, database_url, f"pg_temp.{BACKTEST_RULES_TABLE}", f"pg_temp.{BACKTEST_LAYERS_VIEW}"
+        project_dir,
+        database_url,
+        f"pg_temp.{BACKTEST_RULES_TABLE}",
+        f"pg_temp.{BACKTEST_MATCHES_VIEW}",
+        f"pg_temp.{BACKTEST_LAYERS_VIEW}",
     )
     with psycopg.connect(database_url) as conn:
         _check_rules_in_database(conn, rules)
@@ -183,7 +198,13 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
         ) as copy:
             for rule in rules:
                 copy.write_row([getattr(rule, column) for column in RULE_COLUMNS])
-        # Layers 1-4 over the new rules, as the relation the final model reads them from.
+        # Every row matched against the new rules, then layers 1-4 over those matches, as the
+        # relations the next models read them from.
+        conn.execute(
+            sql.SQL("create temporary view {} as {}").format(
+                sql.Identifier(BACKTEST_MATCHES_VIEW), sql.SQL(compiled[MATCHES_MODEL])
+            )
+        )
         conn.execute(
             sql.SQL("create temporary view {} as {}").format(
                 sql.Identifier(BACKTEST_LAYERS_VIEW), sql.SQL(compiled[LAYERS_MODEL])
@@ -202,6 +223,7 @@ def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> B
         ).fetchall()
         # Before the commit drops the rules table under it.
         conn.execute(sql.SQL("drop view {}").format(sql.Identifier(BACKTEST_LAYERS_VIEW)))
+        conn.execute(sql.SQL("drop view {}").format(sql.Identifier(BACKTEST_MATCHES_VIEW)))
     return summarise(compared)
 
 

@@ -376,13 +376,21 @@ def test_the_daily_pipeline_trains_and_applies_the_model(
 
 
 def _dbt_run_layers(database_url: str, rules_relation: str | None) -> None:
-    """Rebuild the layers 1-4 view over `rules_relation` (None: the rules seed)."""
+    """Rematch every row against `rules_relation` (None: the rules seed's table) and rebuild the
+    layers 1-4 view over the matches. With the var set the matches model rematches all of history
+    in place (a full refresh would drop the views on it)."""
     from dbt.cli.main import dbtRunner
 
     project = PROJECT_ROOT / "dbt_project"
-    args = ["run", "--select", "int_transactions_rule_categorised", "--quiet"]
-    if rules_relation:
-        args += ["--vars", json.dumps({"category_rules_relation": rules_relation})]
+    args = [
+        "run",
+        "--select",
+        "int_transactions_rule_matches",
+        "int_transactions_rule_categorised",
+        "--vars",
+        json.dumps({"category_rules_relation": rules_relation or "marts.category_rules"}),
+        "--quiet",
+    ]
     with tempfile.TemporaryDirectory() as scratch, dbt_connection(database_url):
         result = dbtRunner().invoke(
             [

@@ -22,9 +22,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 import psycopg
 import pytest
+import yaml
 from pipeline_runs import rows, run_window, world_account_ids
 
 from pipelines.partitions import LOOKBACK_DAYS
+from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.categories import clear_category_override, set_category_override
 from sandbox.server import Sandbox
 from sandbox.world import World
@@ -249,6 +251,46 @@ def test_a_transfer_leg_before_the_window_is_restated_when_its_pairing_changes(
     ) == [(group, True)]
     assert (
         rows(database_url, "select 1 from marts.fct_transactions where transaction_key = %s", (ghost,)) == []
+    )
+
+
+def test_a_days_run_keeps_older_transfer_pairs_and_drops_those_with_a_vanished_leg(
+    window: tuple[dt.date, dt.date], definitions: dg.Definitions, database_url: str
+) -> None:
+    today = window[1] - dt.timedelta(days=1)
+    max_days = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["transfer_max_days"]
+    # A one-day run redoes the pairs with a leg booked on or after this day; older ones it keeps.
+    redone_from = today - dt.timedelta(days=LOOKBACK_DAYS + max_days)
+    older_pairs = """
+        select * from intermediate.int_transfers_paired
+        where transfer_group_key in (
+            select transfer_group_key from intermediate.int_transfers_paired
+            group by 1 having max(booking_date) < %s
+        )
+        order by transaction_key
+    """
+    before = rows(database_url, older_pairs, (redone_from,))
+    assert before
+    old_day = before[0][3]
+    with psycopg.connect(database_url) as conn:
+        # A pair an earlier build made whose legs have since gone from every source.
+        conn.execute(
+            "insert into intermediate.int_transfers_paired"
+            " (transaction_key, transfer_group_key, leg, booking_date, partner_transaction_key,"
+            "  day_gap, amount_gap, pairing_round)"
+            " values ('vanished-out', 'vanished-pair', 'out', %(day)s, 'vanished-in', 0, 0, 1),"
+            "        ('vanished-in', 'vanished-pair', 'in', %(day)s, 'vanished-out', 0, 0, 1)",
+            {"day": old_day},
+        )
+    run = run_window(definitions, today, today)
+    assert run.success  # int_transfers_paired's relationships test to int_transactions_unioned too
+    assert rows(database_url, older_pairs, (redone_from,)) == before
+    assert (
+        rows(
+            database_url,
+            "select 1 from intermediate.int_transfers_paired where transfer_group_key = 'vanished-pair'",
+        )
+        == []
     )
 
 

@@ -80,3 +80,30 @@
             and paired.transfer_group_key = {{ built }}.transfer_group_key
     )
 {%- endmacro %}
+
+{#- The first booking day whose transfer pairs an incremental run redoes: a pair with a leg on or
+    after it may involve a row the run rebuilds ([min_date - lookback_days, max_date)), whose
+    partner is at most transfer_max_days away. Older pairs are kept as built. -#}
+{% macro transfer_pairs_rebuilt_from() -%}
+    (cast('{{ var("min_date") }}' as date) - {{ var("lookback_days") | int }} - {{ var("transfer_max_days") | int }})
+{%- endmacro %}
+
+{#- Before an incremental int_transfers_paired run: drop the pairs it redoes (both legs of each) and
+    those with a leg that is no longer a booked row of int_transactions_unioned (gone from every
+    source, or pending again); fct_transactions then restates their legs. -#}
+{% macro delete_repaired_transfers() -%}
+    {% if is_incremental() %}
+        delete from {{ this }}
+        where transfer_group_key in (
+            select paired.transfer_group_key
+            from {{ this }} as paired
+            where paired.booking_date >= {{ transfer_pairs_rebuilt_from() }}
+                or not exists (
+                    select 1
+                    from {{ ref('int_transactions_unioned') }} as transactions
+                    where transactions.transaction_key = paired.transaction_key
+                        and transactions.status = 'booked'
+                )
+        )
+    {% endif %}
+{%- endmacro %}

@@ -1,5 +1,5 @@
-"""dbt models as Dagster assets: the daily-partitioned incremental marts, the unpartitioned models
-before them, and the unpartitioned marts built on them."""
+"""dbt models as Dagster assets: the daily-partitioned incremental models, the unpartitioned models
+before them, and the models built on them."""
 
 import json
 import os
@@ -40,10 +40,12 @@ DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 def dbt_incremental_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """Incremental marts, rebuilt for the run's partition window (plus lookback) in one dbt call."""
+    """The incremental models (rule matches, transfer pairs, fct_transactions), rebuilt for the run's
+    partition window (plus lookback); Dagster runs them in two steps, around the categorisation
+    views between them."""
     window = booking_window(*context.partition_time_window)
     args = ["build", "--vars", json.dumps(window.dbt_vars)]
-    with _dbt_connection(warehouse, dbt):
+    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
         yield from _dbt_build(context, dbt, args)
 
 
@@ -58,7 +60,7 @@ def dbt_models(
 ) -> Iterator[Any]:
     """Staging and intermediate views, seeds and the unpartitioned marts not built on the
     incremental ones (dimensions, reported balances)."""
-    with _dbt_connection(warehouse, dbt), _cautious_test_selection():
+    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
         yield from _dbt_build(context, dbt, ["build"])
 
 
@@ -75,9 +77,10 @@ def dbt_models(
 def dbt_marts_on_incremental(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """Unpartitioned marts built on the incremental ones (daily balances, spend, budgets, cash
-    flow), rebuilt whole after them."""
-    with _dbt_connection(warehouse, dbt):
+    """Models built on the incremental ones: the categorisation views over the kept rule matches,
+    and the unpartitioned marts (daily balances, spend, budgets, cash flow, categorisation quality),
+    rebuilt whole after them."""
+    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
         yield from _dbt_build(context, dbt, ["build"])
 
 
@@ -92,16 +95,17 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
 
 
 @contextmanager
-def _cautious_test_selection() -> Iterator[None]:
-    # A job runs these models in several steps around the category_predictions asset (it reads
-    # int_transactions_rule_categorised, and the views on its table are models here too). A step
-    # selects its models by name, and dbt's default (eager) test selection would add every test
-    # touching one of them: fct_transactions' relationships tests to dim_accounts and
-    # int_transfers_paired, before fct_transactions is built. Cautious keeps a test only when all
-    # its parents are in the step; those two run with the incremental models, as before the split.
+def _buildable_test_selection() -> Iterator[None]:
+    # A job runs these models in several steps: around the category_predictions asset (it reads
+    # int_transactions_rule_categorised, which is built on the incremental rule matches), and the
+    # incremental models in a step before those views and one after them. A step selects its models
+    # by name, and dbt's default (eager) test selection would add every test touching one of them:
+    # fct_transactions' relationships tests to dim_accounts and int_transfers_paired, before
+    # fct_transactions is built. Buildable keeps a test when each of its parents is in the step or
+    # built before it (an ancestor of one that is), so those run in fct_transactions' step.
     # dagster-dbt reads this variable (and still overrides it when it lists the tests itself).
     saved = os.environ.get("DBT_INDIRECT_SELECTION")
-    os.environ["DBT_INDIRECT_SELECTION"] = "cautious"
+    os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
     try:
         yield
     finally:

@@ -45,8 +45,17 @@
       {{ drop_relation_if_exists(existing_relation) }}
     {% endif %}
     {{ adapter.rename_relation(intermediate_relation, target_relation) }}
-    {% do create_indexes(target_relation) %}
   {% endif %}
+
+  {#- Named after their columns, so a later run finds them (dbt's own index names carry a timestamp).
+      Statistics afresh: the planner would otherwise plan the readers on the old row count. -#}
+  {% call statement('indexes_and_statistics') -%}
+    {% for index in config.get('indexes', []) %}
+      create index if not exists {{ adapter.quote(this.identifier ~ '__' ~ (index['columns'] | join('_')) ~ '_idx') }}
+        on {{ target_relation }} ({{ index['columns'] | join(', ') }});
+    {% endfor %}
+    analyze {{ target_relation }};
+  {%- endcall %}
 
   {% do apply_grants(target_relation, grant_config, should_revoke=should_revoke(existing_relation, full_refresh_mode=True)) %}
   {% do persist_docs(target_relation, model) %}

@@ -1,11 +1,13 @@
 {#- Layers 1-4 of the categorisation (override > rule > MCC > provider). The learned model
     (layer 5, the category_predictions Python asset) trains on these decisions and predicts the
-    rows left undecided; int_transactions_categorised puts the two together.
-    The categories a changed rules file would give: `bankflow rules backtest` compiles this model with
-    var category_rules_relation naming a table that holds the new rules, so the precedence below is
-    the only copy. ref() is called either way so that the dependency on the seed always stands. -#}
-{%- set current_rules = ref('category_rules') -%}
-{%- set rules_relation = var('category_rules_relation', none) or current_rules -%}
+    rows left undecided; int_transactions_categorised adds its predictions.
+    A view over the kept matches of layers 2-4 (int_transactions_rule_matches), so a user's
+    override (`bankflow categorise`) shows at once. `bankflow rules backtest` compiles this model
+    with var category_matches_relation naming the matches of a changed rules file, so the
+    precedence below is the only copy; ref() is called either way so that the dependency always
+    stands. -#}
+{%- set current_matches = ref('int_transactions_rule_matches') -%}
+{%- set matches_relation = var('category_matches_relation', none) or current_matches -%}
 
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
@@ -15,118 +17,29 @@ overrides as (
     select * from {{ ref('int_category_overrides') }}
 ),
 
-rules as (
-    select * from {{ rules_relation }}
-),
-
-mcc_codes as (
-    select * from {{ ref('mcc_codes') }}
-),
-
-provider_map as (
-    select * from {{ ref('provider_category_map') }}
-),
-
-directed as (
-    select
-        transaction_key,
-        account_key,
-        amount,
-        merchant_name,
-        description,
-        counterparty_name,
-        lpad(trim(mcc), 4, '0') as mcc,
-        upper(provider_category) as provider_category,
-        upper(provider_subcategory) as provider_subcategory,
-        upper(bank_transaction_code) as bank_transaction_code,
-        -- ISO 20022 Domain-Family-SubFamily codes (PMNT-CCRD-CWDL): the sub-family says what happened.
-        case
-            when bank_transaction_code ~ '^[A-Za-z]{4}-[A-Za-z]{4}-[A-Za-z]{4}$'
-                then upper(split_part(bank_transaction_code, '-', 3))
-        end as iso_subfamily,
-        case when amount < 0 then 'out' else 'in' end as direction
-    from transactions
-),
-
--- One lookup per layer; each returns at most one decision per row.
-layered as (
-    select
-        directed.transaction_key,
-        overrides.category as override_category,
-        rule_match.rule_id,
-        rule_match.category as rule_category,
-        mcc_codes.category as mcc_category,
-        provider_match.category as provider_category
-    from directed
-    left join overrides
-        on directed.transaction_key = overrides.transaction_key
-    -- Highest priority first; among equal priorities the alphabetically first rule_id, so the
-    -- outcome never depends on row order.
-    left join lateral (
-        select
-            rules.rule_id,
-            rules.category
-        from rules
-        where rules.amount_sign in ('any', directed.direction)
-            and (rules.account_key is null or rules.account_key = directed.account_key)
-            and (
-                (rules.field in ('merchant', 'any') and directed.merchant_name ~* rules.pattern)
-                or (rules.field in ('description', 'any') and directed.description ~* rules.pattern)
-                or (rules.field in ('counterparty', 'any') and directed.counterparty_name ~* rules.pattern)
-            )
-        order by rules.priority desc, rules.rule_id
-        limit 1
-    ) as rule_match on true
-    left join mcc_codes
-        on directed.mcc = mcc_codes.mcc
-    -- The most specific mapping wins: classification with its sub-level, the classification alone,
-    -- the transaction kind, the ISO sub-family; a signed mapping before an `any` one.
-    left join lateral (
-        select provider_map.category
-        from provider_map
-        where provider_map.amount_sign in ('any', directed.direction)
-            and (
-                (
-                    provider_map.field = 'provider_category'
-                    and upper(provider_map.provider_value) = directed.provider_category
-                    and (
-                        provider_map.provider_subvalue is null
-                        or upper(provider_map.provider_subvalue) = directed.provider_subcategory
-                    )
-                )
-                or (
-                    provider_map.field = 'bank_transaction_code'
-                    and upper(provider_map.provider_value) = directed.bank_transaction_code
-                )
-                or (
-                    provider_map.field = 'iso_subfamily'
-                    and upper(provider_map.provider_value) = directed.iso_subfamily
-                )
-            )
-        order by
-            case provider_map.field
-                when 'provider_category' then case when provider_map.provider_subvalue is null then 2 else 1 end
-                when 'bank_transaction_code' then 3
-                else 4
-            end,
-            case when provider_map.amount_sign = 'any' then 1 else 0 end,
-            provider_map.provider_value
-        limit 1
-    ) as provider_match on true
+matches as (
+    select * from {{ matches_relation }}
 ),
 
 final as (
     select
-        transaction_key,
-        coalesce(override_category, rule_category, mcc_category, provider_category, 'uncategorised') as category,
+        transactions.transaction_key,
+        coalesce(
+            overrides.category, matches.rule_category, matches.mcc_category, matches.provider_category,
+            'uncategorised'
+        ) as category,
         case
-            when override_category is not null then 'override'
-            when rule_category is not null then 'rule'
-            when mcc_category is not null then 'mcc'
-            when provider_category is not null then 'provider'
+            when overrides.category is not null then 'override'
+            when matches.rule_category is not null then 'rule'
+            when matches.mcc_category is not null then 'mcc'
+            when matches.provider_category is not null then 'provider'
         end as category_source,
-        case when override_category is null then rule_id end as rule_id
-    from layered
+        case when overrides.category is null then matches.rule_id end as rule_id
+    from transactions
+    left join overrides
+        on transactions.transaction_key = overrides.transaction_key
+    left join matches
+        on transactions.transaction_key = matches.transaction_key
 )
 
 select * from final

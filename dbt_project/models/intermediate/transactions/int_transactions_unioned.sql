@@ -1,6 +1,9 @@
 {#- A table rewritten in place once per run (macros/materializations/table_in_place.sql): five views
     read it, and as a view each re-ran the dedupe over all of history. -#}
-{{ config(materialized='table_in_place') }}
+{{ config(
+    materialized='table_in_place',
+    indexes=[{'columns': ['transaction_key']}, {'columns': ['booking_date']}],
+) }}
 
 with truelayer_booked as (
     select * from {{ ref('stg_truelayer__transactions') }}

@@ -1,8 +1,18 @@
-{#- A table, not a view: fct_transactions reads the pairing four times in an incremental run (its
-    join, the restated keys twice, the post-hook) and its tests twice more; as a view each read
-    re-ran the pairing rounds over all of history. Nothing is built on it as a view, so dbt's table
-    swap (drop ... cascade) takes no dependent view with it. -#}
-{{ config(materialized='table', indexes=[{'columns': ['transaction_key']}]) }}
+{#- Incremental: a day's run re-pairs only the legs its window can touch (macro
+    transfer_pairs_rebuilt_from: the window, its lookback and one pairing range before it) and
+    keeps every pair older than that. The pre-hook drops the pairs being redone and those with a
+    leg no longer booked in int_transactions_unioned; fct_transactions reads the result four to six
+    times per run, so it is a table (a view re-ran the pairing over all history on each read). -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='transaction_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_repaired_transfers() }}",
+        indexes=[{'columns': ['transaction_key']}, {'columns': ['booking_date']}],
+    )
+}}
 
 {#- Greedy one-to-one pairing as rounds of mutual best matches: in each round a debit and a credit
     pair when each is the other's best remaining candidate under one global order of candidate
@@ -61,7 +71,8 @@ legs as (
         substring(transactions.description from '[0-9]{6,}') as text_reference,
         -- Words banks use for moving money between accounts (English, Dutch "van"/"naar").
         upper(transactions.description) ~ {{ transfer_words }} as has_transfer_text,
-        transactions.amount / rates.rate_per_eur as amount_eur
+        transactions.amount / rates.rate_per_eur as amount_eur,
+        floor(ln(abs(transactions.amount / rates.rate_per_eur)) / ln(1 + {{ tolerance }})) as amount_bucket
     from transactions
     left join account_owners on transactions.account_key = account_owners.account_key
     left join rates
@@ -70,6 +81,13 @@ legs as (
     where transactions.status = 'booked'
         and transactions.account_key is not null
         and transactions.amount <> 0
+        {%- if is_incremental() %}
+        -- Legs that can pair with a leg being re-paired, and are in no pair kept from before.
+        and transactions.booking_date >= {{ transfer_pairs_rebuilt_from() }} - {{ max_days }}
+        and not exists (
+            select 1 from {{ this }} as kept where kept.transaction_key = transactions.transaction_key
+        )
+        {%- endif %}
 ),
 
 legs_with_named_holder as (
@@ -97,6 +115,8 @@ amount_matches as (
     select
         debits.transaction_key as debit_key,
         credits.transaction_key as credit_key,
+        debits.booking_date as debit_booking_date,
+        credits.booking_date as credit_booking_date,
         debits.owner_key as debit_owner_key,
         credits.owner_key as credit_owner_key,
         debits.counterparty_key as debit_counterparty_key,
@@ -109,16 +129,21 @@ amount_matches as (
         abs(credits.booking_date - debits.booking_date) as day_gap,
         true as is_same_currency,
         cast(0 as numeric) as amount_gap
+    -- Equality joins on each day offset: a range join on the dates would compare every debit with
+    -- every credit of the same amount (or, across currencies, with every credit) in all history.
     from debits
+    cross join generate_series(-{{ max_days }}, {{ max_days }}) as day_offset
     inner join credits
         on debits.currency = credits.currency
         and credits.amount = -debits.amount
+        and credits.booking_date = debits.booking_date + day_offset
         and credits.account_key <> debits.account_key
-        and credits.booking_date between debits.booking_date - {{ max_days }} and debits.booking_date + {{ max_days }}
     union all
     select
         debits.transaction_key,
         credits.transaction_key,
+        debits.booking_date,
+        credits.booking_date,
         debits.owner_key,
         credits.owner_key,
         debits.counterparty_key,
@@ -132,11 +157,15 @@ amount_matches as (
         false,
         -- Six decimals are plenty to rank by and keep the figure readable.
         round(abs(credits.amount_eur + debits.amount_eur) / -debits.amount_eur, 6)
+    -- Within the tolerance, the euro amounts' log buckets (each 1 + tolerance wide) differ by at most 2.
     from debits
+    cross join generate_series(-{{ max_days }}, {{ max_days }}) as day_offset
+    cross join generate_series(-2, 2) as bucket_offset
     inner join credits
-        on debits.currency <> credits.currency
+        on credits.booking_date = debits.booking_date + day_offset
+        and credits.amount_bucket = debits.amount_bucket + bucket_offset
+        and debits.currency <> credits.currency
         and credits.account_key <> debits.account_key
-        and credits.booking_date between debits.booking_date - {{ max_days }} and debits.booking_date + {{ max_days }}
         and abs(credits.amount_eur + debits.amount_eur) <= {{ tolerance }} * -debits.amount_eur
 ),
 
@@ -150,6 +179,8 @@ candidates as (
     select
         debit_key,
         credit_key,
+        debit_booking_date,
+        credit_booking_date,
         day_gap,
         is_same_currency,
         amount_gap
@@ -169,52 +200,21 @@ candidates as (
         )
 ),
 
-{% for round in range(1, rounds + 1) %}
-round_{{ round }}_ranked as (
-    select
-        candidates.*,
-        row_number() over (
-            partition by debit_key order by day_gap, is_same_currency desc, amount_gap, debit_key, credit_key
-        ) as debit_rank,
-        row_number() over (
-            partition by credit_key order by day_gap, is_same_currency desc, amount_gap, debit_key, credit_key
-        ) as credit_rank
-    from candidates
-    {%- if round > 1 %}
-    where not exists (
-        select 1 from paired_before_{{ round }} where paired_before_{{ round }}.debit_key = candidates.debit_key
-    )
-        and not exists (
-            select 1 from paired_before_{{ round }} where paired_before_{{ round }}.credit_key = candidates.credit_key
-        )
-    {%- endif %}
+pairs_found as (
+    {{ mutual_best_pairs(
+        'candidates',
+        'debit_key',
+        'credit_key',
+        'day_gap, is_same_currency desc, amount_gap, debit_key, credit_key',
+        rounds,
+    ) }}
 ),
-
-round_{{ round }}_pairs as (
-    select
-        debit_key,
-        credit_key,
-        day_gap,
-        amount_gap,
-        {{ round }} as pairing_round
-    from round_{{ round }}_ranked
-    where debit_rank = 1 and credit_rank = 1
-),
-
-paired_before_{{ round + 1 }} as (
-    {%- if round > 1 %}
-    select * from paired_before_{{ round }}
-    union all
-    {%- endif %}
-    select * from round_{{ round }}_pairs
-),
-{% endfor %}
 
 pairs as (
     select
-        {{ surrogate_key(['debit_key', 'credit_key']) }} as transfer_group_key,
-        paired_before_{{ rounds + 1 }}.*
-    from paired_before_{{ rounds + 1 }}
+        {{ surrogate_key(['pairs_found.debit_key', 'pairs_found.credit_key']) }} as transfer_group_key,
+        pairs_found.*
+    from pairs_found
 ),
 
 final as (
@@ -222,6 +222,7 @@ final as (
         debit_key as transaction_key,
         transfer_group_key,
         'out' as leg,
+        debit_booking_date as booking_date,
         credit_key as partner_transaction_key,
         day_gap,
         amount_gap,
@@ -232,6 +233,7 @@ final as (
         credit_key,
         transfer_group_key,
         'in',
+        credit_booking_date,
         debit_key,
         day_gap,
         amount_gap,

@@ -6,6 +6,7 @@
         on_schema_change='fail',
         pre_hook="{{ delete_rebuilt_rows() }}",
         post_hook="{{ delete_vanished_transfer_legs() }}",
+        indexes=[{'columns': ['transaction_key']}],
     )
 }}
 
