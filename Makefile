@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui docs lint bench bench-extract bench-parse bench-sftp clean
+.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -42,18 +42,24 @@ ui: setup
 # dbt's documentation site (every model, column, test, seed and exposure, with lineage and the
 # warehouse's column types) into dbt_project/target/. dbt reads the catalog from the warehouse the
 # demo uses: BANKFLOW_DATABASE_URL, else the embedded server, which stays up while dbt runs.
-DOCS_GENERATE := import os, subprocess; \
+# DBT_ARGS: the dbt command to run there.
+DBT_ON_WAREHOUSE := import os, shlex, subprocess; \
 	from bankflow_cli.runtime import prepare_runtime; \
 	from resources.settings import load_settings; \
 	from resources.warehouse.database import dbt_env; \
 	url = prepare_runtime(load_settings()).database_url; \
-	dbt = ["../$(VENV)/bin/dbt", "docs", "generate", "--profiles-dir", ".", "--project-dir", "."]; \
+	dbt = ["../$(VENV)/bin/dbt", *shlex.split(os.environ["DBT_ARGS"]), "--profiles-dir", ".", "--project-dir", "."]; \
 	raise SystemExit(subprocess.run(dbt, cwd="dbt_project", env={**os.environ, **dbt_env(url)}).returncode)
 
 docs: setup
-	$(VENV)/bin/python -c '$(DOCS_GENERATE)'
+	DBT_ARGS="docs generate" $(VENV)/bin/python -c '$(DBT_ON_WAREHOUSE)'
 	@echo "dbt docs: $(CURDIR)/dbt_project/target/index.html"
 	@echo "serve them: cd dbt_project && ../$(VENV)/bin/dbt docs serve --port 8580 --profiles-dir . (http://127.0.0.1:8580)"
+
+# Every dbt model rebuilt from all of raw (after a change of the rules or the transfer settings:
+# incremental runs leave older rows as they were built), with the seeds and tests.
+full-refresh: setup
+	DBT_ARGS="build --full-refresh" $(VENV)/bin/python -c '$(DBT_ON_WAREHOUSE)'
 
 lint: $(SYNCED)
 	$(VENV)/bin/ruff check .

@@ -32,6 +32,12 @@ class BookingWindow:
             "lookback_days": LOOKBACK_DAYS,
         }
 
+    @property
+    def dbt_environment(self) -> dict[str, str]:
+        """The same window as environment variables (dbt macro window_var): unlike --vars, a new
+        value does not make dbt parse the whole project again."""
+        return {f"BANKFLOW_WINDOW_{name.upper()}": str(value) for name, value in self.dbt_vars.items()}
+
 
 def booking_window(start: datetime, end: datetime) -> BookingWindow:
     """From a partition time window [start, end) to the days fetched and rebuilt."""

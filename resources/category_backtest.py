@@ -6,7 +6,8 @@ row (int_transactions_rule_matches, dbt var `category_rules_relation`) against t
 1-4 (int_transactions_rule_categorised, var `category_matches_relation`) over those, and the final
 model (int_transactions_categorised, var `category_layers_relation`) over that result, which
 adds the learned model's current predictions (layer 5) where layers 1-4 leave a row undecided. The
-comparison is the final model's current view against the same model over the new rules. The model
+comparison is the final model's current view (what fct_transactions shows: each row's rules as
+matched when it was last built) against the same model over the new rules. The model
 is not retrained: a row the new rules leave undecided keeps its current prediction if it had one
 (rows the old rules decided have none, so they show as uncategorised).
 """

@@ -1,8 +1,17 @@
+{#- A setting of the run's window (min_date, max_date, lookback_days): the environment variable
+    BANKFLOW_WINDOW_<NAME> when set (the Dagster pipeline sets them), else the dbt var. The pipeline
+    passes its window this way because dbt ties its saved parse to --vars: every new window made
+    each dbt step parse the whole project again, while a changed environment variable reparses only
+    the files that read it. -#}
+{% macro window_var(name) -%}
+    {{ return(env_var('BANKFLOW_WINDOW_' ~ (name | upper), '') or var(name)) }}
+{%- endmacro %}
+
 {#- The incremental window on a date column: [min_date - lookback_days, max_date).
     Half-open, so a boundary day is never in two runs. -#}
 {% macro booking_window(column) -%}
-    {{ column }} >= cast('{{ var("min_date") }}' as date) - {{ var("lookback_days") | int }}
-    and {{ column }} < cast('{{ var("max_date") }}' as date)
+    {{ column }} >= cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }}
+    and {{ column }} < cast('{{ window_var("max_date") }}' as date)
 {%- endmacro %}
 
 {#- Before an incremental insert: drop what this run rebuilds (the window and every pending
@@ -85,12 +94,13 @@
     after it may involve a row the run rebuilds ([min_date - lookback_days, max_date)), whose
     partner is at most transfer_max_days away. Older pairs are kept as built. -#}
 {% macro transfer_pairs_rebuilt_from() -%}
-    (cast('{{ var("min_date") }}' as date) - {{ var("lookback_days") | int }} - {{ var("transfer_max_days") | int }})
+    (cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }} - {{ var("transfer_max_days") | int }})
 {%- endmacro %}
 
 {#- Before an incremental int_transfers_paired run: drop the pairs it redoes (both legs of each) and
-    those with a leg that is no longer a booked row of int_transactions_unioned (gone from every
-    source, or pending again); fct_transactions then restates their legs. -#}
+    those with a leg that is no longer a booked row of int_transactions_unioned on the day it was
+    paired on (gone from every source, pending again, or moved to another day); fct_transactions
+    then restates their legs. -#}
 {% macro delete_repaired_transfers() -%}
     {% if is_incremental() %}
         delete from {{ this }}
@@ -103,6 +113,9 @@
                     from {{ ref('int_transactions_unioned') }} as transactions
                     where transactions.transaction_key = paired.transaction_key
                         and transactions.status = 'booked'
+                        and transactions.booking_date = paired.booking_date
+                        and transactions.account_key is not null
+                        and transactions.amount <> 0
                 )
         )
     {% endif %}

@@ -1,7 +1,7 @@
 """dbt models as Dagster assets: the daily-partitioned incremental models, the unpartitioned models
 before them, and the models built on them."""
 
-import json
+import contextlib
 import os
 import shutil
 import tempfile
@@ -44,9 +44,8 @@ def dbt_incremental_models(
     partition window (plus lookback); Dagster runs them in two steps, around the categorisation
     views between them."""
     window = booking_window(*context.partition_time_window)
-    args = ["build", "--vars", json.dumps(window.dbt_vars)]
-    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
-        yield from _dbt_build(context, dbt, args)
+    with _dbt_connection(warehouse, dbt), _buildable_test_selection(), _environment(window.dbt_environment):
+        yield from _dbt_build(context, dbt, ["build"])
 
 
 @dbt_assets(
@@ -94,8 +93,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
     shutil.rmtree(target, ignore_errors=True)
 
 
-@contextmanager
-def _buildable_test_selection() -> Iterator[None]:
+def _buildable_test_selection() -> contextlib.AbstractContextManager[None]:
     # A job runs these models in several steps: around the category_predictions asset (it reads
     # int_transactions_rule_categorised, which is built on the incremental rule matches), and the
     # incremental models in a step before those views and one after them. A step selects its models
@@ -104,15 +102,22 @@ def _buildable_test_selection() -> Iterator[None]:
     # fct_transactions is built. Buildable keeps a test when each of its parents is in the step or
     # built before it (an ancestor of one that is), so those run in fct_transactions' step.
     # dagster-dbt reads this variable (and still overrides it when it lists the tests itself).
-    saved = os.environ.get("DBT_INDIRECT_SELECTION")
-    os.environ["DBT_INDIRECT_SELECTION"] = "buildable"
+    return _environment({"DBT_INDIRECT_SELECTION": "buildable"})
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    # dagster-dbt hands os.environ to the dbt subprocess: set for the block, then restored.
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("DBT_INDIRECT_SELECTION", None)
-        else:
-            os.environ["DBT_INDIRECT_SELECTION"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager

@@ -21,6 +21,10 @@
 {%- set rounds = 4 -%}
 {%- set max_days = var('transfer_max_days') | int -%}
 {%- set tolerance = var('transfer_fx_tolerance') -%}
+{#- The amount buckets below find every pair within the tolerance only in this range. -#}
+{%- if tolerance | float <= 0 or tolerance | float >= 0.6 -%}
+    {{ exceptions.raise_compiler_error("var transfer_fx_tolerance must be above 0 and below 0.6, got " ~ tolerance) }}
+{%- endif -%}
 {#- A holder's name spelled for comparison across sources: upper case, every run of
     non-alphanumerics one space, trimmed, null when empty ('ALICE MARTIN' = 'Alice  Martin'). -#}
 {#- Words banks use for moving money between one's own accounts (English; Dutch van/naar). -#}
@@ -157,7 +161,8 @@ amount_matches as (
         false,
         -- Six decimals are plenty to rank by and keep the figure readable.
         round(abs(credits.amount_eur + debits.amount_eur) / -debits.amount_eur, 6)
-    -- Within the tolerance, the euro amounts' log buckets (each 1 + tolerance wide) differ by at most 2.
+    -- Within the tolerance the logs of the euro amounts differ by at most ln(1 + tolerance) up and
+    -- -ln(1 - tolerance) down, so their buckets (ln(1 + tolerance) wide) differ by at most 2.
     from debits
     cross join generate_series(-{{ max_days }}, {{ max_days }}) as day_offset
     cross join generate_series(-2, 2) as bucket_offset

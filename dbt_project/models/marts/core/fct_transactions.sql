@@ -13,6 +13,9 @@
 -- depends_on: {{ ref('int_category_overrides') }}
 -- depends_on: {{ ref('stg_ops__category_predictions') }}
 -- (read by fct_transactions_restated_keys() on incremental runs only, where dbt's parse cannot see it)
+-- depends_on: {{ ref('dim_accounts') }}
+-- depends_on: {{ ref('categories') }}
+-- (targets of this model's relationships tests: built before it, so the tests run in its step)
 
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
