@@ -248,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{r.history_rows:>14,} {r.history_days:>6,} {r.day_rows:>9,} {r.full_refresh_seconds:>15} {r.day_run_seconds:>10}"
         )
-    verdict = "within" if ratio <= TARGET_RATIO else "MISSES"
-    print(
-        f"\nday's run, {sizes[-1]:,} vs {sizes[0]:,} rows of history: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)"
-    )
+    if len(sizes) > 1:
+        verdict = "within" if ratio <= TARGET_RATIO else "MISSES"
+        print(
+            f"\nday's run, {sizes[-1]:,} vs {sizes[0]:,} rows of history: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)"
+        )
+    else:
+        print("\none size of history: no ratio (give two sizes, e.g. --history 1000000,10000000)")
     print(f"full refresh at {sizes[0]:,} rows: {results[0].full_refresh_seconds} s")
     return 0
 
