@@ -2,7 +2,6 @@
 before them, and the models built on them."""
 
 import contextlib
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.parse_cache import parse_for_current_connection
 from pipelines.transform.project import DBT_PROJECT_DIR, dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
-from resources.warehouse.database import dbt_connection
+from resources.warehouse.database import dbt_connection, environment
 from resources.warehouse.resource import WarehouseResource
 
 INCREMENTAL = "config.materialized:incremental"
@@ -44,7 +43,7 @@ def dbt_incremental_models(
     partition window (plus lookback); Dagster runs them in two steps, around the categorisation
     views between them."""
     window = booking_window(*context.partition_time_window)
-    with _dbt_connection(warehouse, dbt), _buildable_test_selection(), _environment(window.dbt_environment):
+    with _dbt_connection(warehouse, dbt), _buildable_test_selection(), environment(window.dbt_environment):
         yield from _dbt_build(context, dbt, ["build"])
 
 
@@ -102,22 +101,7 @@ def _buildable_test_selection() -> contextlib.AbstractContextManager[None]:
     # fct_transactions is built. Buildable keeps a test when each of its parents is in the step or
     # built before it (an ancestor of one that is), so those run in fct_transactions' step.
     # dagster-dbt reads this variable (and still overrides it when it lists the tests itself).
-    return _environment({"DBT_INDIRECT_SELECTION": "buildable"})
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    # dagster-dbt hands os.environ to the dbt subprocess: set for the block, then restored.
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return environment({"DBT_INDIRECT_SELECTION": "buildable"})
 
 
 @contextmanager

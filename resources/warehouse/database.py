@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -117,11 +117,11 @@ def dbt_env(url: str) -> dict[str, str]:
 
 
 @contextmanager
-def dbt_connection(url: str) -> Iterator[None]:
-    """Point dbt (a subprocess that inherits os.environ) at `url` for the block, then restore."""
-    env = dbt_env(url)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set `values` in os.environ for the block (dbt runs as a subprocess that inherits it), then
+    restore what was there."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -130,6 +130,11 @@ def dbt_connection(url: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def dbt_connection(url: str) -> AbstractContextManager[None]:
+    """Point dbt (a subprocess that inherits os.environ) at `url` for the block, then restore."""
+    return environment(dbt_env(url))
 
 
 def sqlalchemy_url(url: str, driver: str = "psycopg") -> str:
