@@ -7,10 +7,15 @@
     {{ return(env_var('BANKFLOW_WINDOW_' ~ (name | upper), '') or var(name)) }}
 {%- endmacro %}
 
+{#- The first booking day a run rebuilds: min_date - lookback_days (a SQL date expression). -#}
+{% macro window_start() -%}
+    (cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }})
+{%- endmacro %}
+
 {#- The incremental window on a date column: [min_date - lookback_days, max_date).
     Half-open, so a boundary day is never in two runs. -#}
 {% macro booking_window(column) -%}
-    {{ column }} >= cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }}
+    {{ column }} >= {{ window_start() }}
     and {{ column }} < cast('{{ window_var("max_date") }}' as date)
 {%- endmacro %}
 
@@ -94,7 +99,7 @@
     after it may involve a row the run rebuilds ([min_date - lookback_days, max_date)), whose
     partner is at most transfer_max_days away. Older pairs are kept as built. -#}
 {% macro transfer_pairs_rebuilt_from() -%}
-    (cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }} - {{ var("transfer_max_days") | int }})
+    ({{ window_start() }} - {{ var("transfer_max_days") | int }})
 {%- endmacro %}
 
 {#- Before an incremental int_transfers_paired run: drop the pairs it redoes (both legs of each) and

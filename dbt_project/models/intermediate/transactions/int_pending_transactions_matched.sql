@@ -4,7 +4,7 @@
 {#- Incremental runs only need the pairs of the rows they rebuild ([min_date - lookback_days,
     max_date)): their pending twins are at most max_days older. With the default vars: all history. -#}
 {%- set earliest_day -%}
-    cast('{{ window_var("min_date") }}' as date) - {{ window_var("lookback_days") | int }} - {{ max_days }}
+    {{ window_start() }} - {{ max_days }}
 {%- endset -%}
 
 with snapshot as (
