@@ -336,7 +336,7 @@ def test_balances_accounts_and_staging_shape(
         "end_to_end_id", "status", "booking_date", "value_date", "booked_at", "amount", "currency",
         "counterparty_name", "counterparty_iban", "merchant_name", "mcc", "description",
         "transaction_type", "bank_transaction_code", "provider_category", "provider_subcategory",
-        "balance_after", "raw_record_key", "fetched_at",
+        "balance_after", "raw_record_key", "raw_partition_key", "fetched_at",
     ]  # fmt: skip
 
 

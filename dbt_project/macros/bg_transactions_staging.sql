@@ -10,8 +10,13 @@
       identity, a content hash when the bank gave no id). ->> gives a JSON string's own text,
       so amounts are cast exactly. -#}
 {% macro bg_transactions_staging(source_name, source_table, status, transaction_id_fields) %}
+{%- if status == 'booked' %}{{ incremental_staging_config(source_name, source_table) }}{% endif %}
 with source as (
+    {%- if status == 'booked' %}
+    {{ restaged_landings(source_name, source_table) }}
+    {%- else %}
     select * from {{ source(source_name, source_table) }}
+    {%- endif %}
 ),
 
 typed as (
@@ -57,6 +62,7 @@ typed as (
         coalesce(payload ->> 'bankTransactionCode', payload ->> 'proprietaryBankTransactionCode')
             as bank_transaction_code,
         cast(payload -> 'balanceAfterTransaction' -> 'balanceAmount' ->> 'amount' as numeric) as balance_after,
+        partition_key,
         fetched_at
     from source
 ),
@@ -97,6 +103,7 @@ final as (
         cast(null as text) as provider_subcategory,
         {{ 'balance_after' if status == 'booked' else 'cast(null as numeric)' }} as balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )

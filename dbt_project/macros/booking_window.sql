@@ -19,12 +19,12 @@
     and {{ column }} < cast('{{ window_var("max_date") }}' as date)
 {%- endmacro %}
 
-{#- Before an incremental insert: drop what this run rebuilds (the window and every pending
-    row, since a pending set is always replaced whole). -#}
+{#- Before an incremental fct_transactions insert: drop the days int_transactions_unioned rebuilt
+    (and every pending row, since a pending set is always replaced whole). -#}
 {% macro delete_rebuilt_rows() -%}
     {% if is_incremental() %}
         delete from {{ this }}
-        where status = 'pending' or ({{ booking_window('booking_date') }})
+        where {{ on_rebuilt_days() }}
     {% endif %}
 {%- endmacro %}
 
@@ -123,5 +123,37 @@
                         and transactions.amount <> 0
                 )
         )
+    {% endif %}
+{%- endmacro %}
+
+{#- The staging models staged incrementally from raw (macro incremental_staging_config), whose
+    restaged days int_transactions_rebuilt_days lists. -#}
+{% macro incrementally_staged_transactions() -%}
+    {{ return([
+        'stg_truelayer__transactions', 'stg_truelayer__card_transactions', 'stg_berlin_group__transactions',
+        'stg_gocardless__transactions', 'stg_revolut__transactions', 'stg_revolut__fees',
+        'stg_rest__transactions', 'stg_fibank__transactions', 'stg_files__transactions',
+    ]) }}
+{%- endmacro %}
+
+{#- A row (of an incrementally staged model, int_transactions_unioned) that an incremental run
+    rebuilds: pending, in the window, or on a day the run restaged a row onto
+    (int_transactions_rebuilt_days; a model calling this declares `-- depends_on` on it). Always
+    true on a full build. -#}
+{% macro on_rebuilt_days() -%}
+    {%- if is_incremental() -%}
+    (status = 'pending'
+        or ({{ booking_window('booking_date') }})
+        or booking_date = any(array(select restaged.booking_date from {{ ref('int_transactions_rebuilt_days') }} as restaged)))
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Before an incremental int_transactions_unioned run: drop the rows it rebuilds. -#}
+{% macro delete_reunioned_days() -%}
+    {% if is_incremental() %}
+        delete from {{ this }}
+        where {{ on_rebuilt_days() }}
     {% endif %}
 {%- endmacro %}

@@ -5,13 +5,18 @@
     numeric casts are exact. -#}
 {% macro revolut_legs(source_table) %}
 source as (
+    {%- if source_table == 'transactions' %}
+    {{ restaged_landings('revolut', source_table) }}
+    {%- else %}
     select * from {{ source('revolut', source_table) }}
+    {%- endif %}
 ),
 
 legs as (
     select
         txn.raw_id,
         txn.record_key,
+        txn.partition_key,
         txn.fetched_at,
         txn.payload ->> 'state' as state,
         txn.payload ->> 'type' as transaction_type_code,

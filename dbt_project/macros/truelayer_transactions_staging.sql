@@ -4,8 +4,13 @@
     with type DEBIT and repayments as negative with type CREDIT (contract §3, §10), so card
     rows take their sign from transaction_type. -#}
 {% macro truelayer_transactions_staging(source_table, status, card=false) %}
+{%- if status == 'booked' %}{{ incremental_staging_config('truelayer', source_table) }}{% endif %}
 with source as (
+    {%- if status == 'booked' %}
+    {{ restaged_landings('truelayer', source_table) }}
+    {%- else %}
     select * from {{ source('truelayer', source_table) }}
+    {%- endif %}
 ),
 
 typed as (
@@ -17,6 +22,7 @@ typed as (
         cast(partition_key as date) as booking_date,
         {{ truelayer_transaction_fields() }},
         cast(payload -> 'running_balance' ->> 'amount' as numeric) as running_balance,
+        partition_key,
         fetched_at
     from source
 ),
@@ -57,6 +63,7 @@ final as (
         -- A card's running balance is what is owed: the account's balance is its negative.
         {{ '-running_balance' if card else 'running_balance' }} as balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )

@@ -87,10 +87,13 @@ def raw_table_ddl(table: str) -> sql.Composed:
             file_id text
         );
         create index if not exists {partition_index} on {table} (partition_key, account_ref);
+        -- dbt's incremental staging restages a record key from all its landings (macros/restaging.sql).
+        create index if not exists {record_key_index} on {table} (record_key);
         """
     ).format(
         table=_qualified(table),
         partition_index=sql.Identifier(f"{table}__partition_key_idx"),
+        record_key_index=sql.Identifier(f"{table}__record_key_idx"),
     )
 
 

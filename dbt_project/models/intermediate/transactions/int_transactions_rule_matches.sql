@@ -1,9 +1,9 @@
 {#- Layers 2-4 of the categorisation, looked up once per row and kept: the rule, MCC and provider
     category each row matches (int_transactions_rule_categorised puts them in precedence under the
     user's overrides). Matching every row against every rule's regular expression is the costly
-    part of categorising, so an incremental run matches only the rows it rebuilds (as
-    fct_transactions: the window and the pending rows) and rows never matched before; older rows
-    keep the rules they were matched with until a full refresh (see `bankflow rules backtest`).
+    part of categorising, so an incremental run matches only the rows int_transactions_unioned
+    rebuilt (the window, the days rows were restaged onto, the pending rows); older rows keep the
+    rules they were matched with until a full refresh (see `bankflow rules backtest`).
     With var category_rules_relation (the backtest, or a test's reduced rules) it matches every row
     against that table of rules instead of the seed. ref() is called either way so that the
     dependency on the seed always stands. -#}
@@ -20,15 +20,12 @@
 {%- set rules_changed = var('category_rules_relation', none) is not none -%}
 {%- set rules_relation = var('category_rules_relation', none) or current_rules -%}
 
+-- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }} as unioned
     {%- if is_incremental() and not rules_changed %}
-    -- The rows this run rebuilds (as fct_transactions) and rows never matched yet.
-    where unioned.status = 'pending'
-        or ({{ booking_window('unioned.booking_date') }})
-        or not exists (
-            select 1 from {{ this }} as matched where matched.transaction_key = unioned.transaction_key
-        )
+    -- The rows int_transactions_unioned rebuilt this run: every row reaches it on a rebuilt day.
+    where {{ on_rebuilt_days() }}
     {%- endif %}
 ),
 

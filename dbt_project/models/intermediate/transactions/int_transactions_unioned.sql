@@ -1,12 +1,26 @@
-{#- A table rewritten in place once per run (macros/materializations/table_in_place.sql): five views
-    read it, and as a view each re-ran the dedupe over all of history. -#}
+{#- Incremental by booking day: a run rebuilds the days of its window, the days its staging run
+    restaged a row onto or an account's key changed on (int_transactions_rebuilt_days) and every
+    pending row. The cross-source dedupe below partitions by booking day, so a
+    rebuilt day comes out as a full build gives it; a row that moved to a rebuilt day replaces its
+    old day's row by transaction_key (delete+insert). -#}
 {{ config(
-    materialized='table_in_place',
-    indexes=[{'columns': ['transaction_key']}, {'columns': ['booking_date']}],
+    materialized='incremental',
+    unique_key='transaction_key',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    pre_hook="{{ delete_reunioned_days() }}",
+    indexes=[
+        {'columns': ['transaction_key']},
+        {'columns': ['booking_date']},
+        {'columns': ['status']},
+        {'columns': ['source', 'account_ref', 'account_key']},
+    ],
 ) }}
 
+-- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 with truelayer_booked as (
     select * from {{ ref('stg_truelayer__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 truelayer_pending as (
@@ -15,6 +29,7 @@ truelayer_pending as (
 
 truelayer_card_booked as (
     select * from {{ ref('stg_truelayer__card_transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 truelayer_card_pending as (
@@ -23,6 +38,7 @@ truelayer_card_pending as (
 
 berlin_group_booked as (
     select * from {{ ref('stg_berlin_group__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 berlin_group_pending as (
@@ -31,11 +47,13 @@ berlin_group_pending as (
 
 revolut_booked as (
     select * from {{ ref('stg_revolut__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 -- Revolut charges fees apart from the leg amount: one row per non-zero fee.
 revolut_fees as (
     select * from {{ ref('stg_revolut__fees') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 revolut_pending as (
@@ -44,6 +62,7 @@ revolut_pending as (
 
 gocardless_booked as (
     select * from {{ ref('stg_gocardless__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 gocardless_pending as (
@@ -53,15 +72,18 @@ gocardless_pending as (
 -- Every declarative REST bank (connectors/rest/*.yaml), booked and pending rows.
 rest_transactions as (
     select * from {{ ref('stg_rest__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 fibank_booked as (
     select * from {{ ref('stg_fibank__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 -- Statement files of every format (camt.053, MT940, CSV, JSON, OFX).
 file_entries as (
     select * from {{ ref('stg_files__transactions') }}
+    where {{ on_rebuilt_days() }}
 ),
 
 accounts as (

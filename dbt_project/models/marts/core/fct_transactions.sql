@@ -10,6 +10,7 @@
     )
 }}
 
+-- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 -- depends_on: {{ ref('int_category_overrides') }}
 -- depends_on: {{ ref('stg_ops__category_predictions') }}
 -- (read by fct_transactions_restated_keys() on incremental runs only, where dbt's parse cannot see it)
@@ -20,8 +21,7 @@
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
     {% if is_incremental() %}
-    where status = 'pending'
-        or ({{ booking_window('booking_date') }})
+    where {{ on_rebuilt_days() }}
         or transaction_key in ({{ fct_transactions_restated_keys() }})
     {% endif %}
 ),

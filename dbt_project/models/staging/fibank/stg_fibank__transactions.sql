@@ -1,5 +1,7 @@
+{{ incremental_staging_config('fibank', 'transactions') }}
+
 with source as (
-    select * from {{ source('fibank', 'transactions') }}
+    {{ restaged_landings('fibank', 'transactions') }}
 ),
 
 typed as (
@@ -30,6 +32,7 @@ typed as (
         ) as remittance_information,
         nullif(payload ->> 'trname', '') as transaction_name,
         nullif(payload ->> 'trnCode', '') as transaction_code,
+        partition_key,
         fetched_at
     from source
 ),
@@ -75,6 +78,7 @@ final as (
         cast(null as text) as provider_subcategory,
         balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )

@@ -1,5 +1,7 @@
+{{ incremental_staging_config('files', 'entries') }}
+
 with source as (
-    select * from {{ source('files', 'entries') }}
+    {{ restaged_landings('files', 'entries') }}
 ),
 
 typed as (
@@ -26,6 +28,7 @@ typed as (
         payload ->> 'description' as description,
         payload ->> 'bank_transaction_code' as bank_transaction_code,
         (payload ->> 'is_reversal')::boolean as is_reversal,
+        partition_key,
         fetched_at
     from source
 ),
@@ -69,6 +72,7 @@ final as (
         cast(null as text) as provider_subcategory,
         cast(null as numeric) as balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from movements
 )

@@ -1,5 +1,7 @@
+{{ incremental_staging_config('rest', 'transactions') }}
+
 with source as (
-    select * from {{ source('rest', 'transactions') }}
+    {{ restaged_landings('rest', 'transactions') }}
 ),
 
 typed as (
@@ -20,6 +22,7 @@ typed as (
         payload ->> 'transaction_type' as seed_transaction_type,
         payload ->> 'reference_number' as reference_number,
         payload ->> 'description' as description,
+        partition_key,
         fetched_at
     from source
 ),
@@ -63,6 +66,7 @@ final as (
         cast(null as text) as provider_subcategory,
         cast(null as numeric) as balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )

@@ -30,6 +30,7 @@ final as (
         cast(null as text) as provider_subcategory,
         cast(null as numeric) as balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )

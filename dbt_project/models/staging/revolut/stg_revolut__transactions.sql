@@ -1,3 +1,5 @@
+{{ incremental_staging_config('revolut', 'transactions') }}
+
 with {{ revolut_legs('transactions') }},
 
 latest as (
@@ -37,6 +39,7 @@ final as (
         cast(null as text) as provider_subcategory,
         balance_after,
         record_key as raw_record_key,
+        partition_key as raw_partition_key,
         fetched_at
     from deduplicated
 )
