@@ -252,6 +252,51 @@ def test_a_changed_file_under_the_same_name_is_a_new_version_replacing_the_old(
     assert in_raw == original_count - 1
 
 
+def test_an_emptied_correction_still_rebuilds_the_days_its_old_version_had(
+    first_landing: dg.ExecuteInProcessResult,
+    files_definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    drop: SandboxDrop,
+    database_url: str,
+) -> None:
+    # The marts refresh after a files run rebuilds the days in its metadata; staging follows raw by
+    # day, so the days of the entries a new version removed from raw must be among them.
+    with_entries = [
+        path
+        for path in sorted((drop.root / "kaveri").glob("KAVERI_SBI_*.json"))[:-1]
+        if path.read_text().strip() != "[]"
+    ]
+    target = with_entries[-1]
+    first, last = rows(
+        database_url,
+        "select min(partition_key), max(partition_key) from raw.file_entries where payload ->> 'path' like %s",
+        (f"%{target.name}",),
+    )[0]
+    assert first is not None
+    original = target.read_text()
+
+    def reissue(text: str) -> dg.ExecuteInProcessResult:
+        target.write_text(text)
+        stamp = target.stat().st_mtime + 3600
+        os.utime(target, (stamp, stamp))
+        result = land_new_files(files_definitions, instance)
+        assert result is not None and result.success
+        return result
+
+    emptied = reissue("[]")  # the bank re-issues the day's file without its movements
+    try:
+        (landed,) = [
+            m.metadata
+            for m in emptied.asset_materializations_for_node("raw_statement_files")
+            if m.asset_key.to_user_string() == "raw_file_entries"
+        ]
+        assert (landed["first_day"].value, landed["last_day"].value) == (first, last)
+    finally:
+        # The later tests compare the marts with the world: the movements back, as a version of
+        # its own (the same bytes would be a duplicate of the first version, not a new one).
+        reissue(original + "\n")
+
+
 def test_a_cut_transfer_is_retried_and_lands_whole(
     first_landing: dg.ExecuteInProcessResult,
     files_definitions: dg.Definitions,

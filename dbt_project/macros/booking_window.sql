@@ -113,6 +113,7 @@
             select paired.transfer_group_key
             from {{ this }} as paired
             where paired.booking_date >= {{ transfer_pairs_rebuilt_from() }}
+                or {{ near_rebuilt_days('paired.booking_date', var('transfer_max_days') | int) }}
                 or not exists (
                     select 1
                     from {{ ref('int_transactions_unioned') }} as transactions
@@ -128,6 +129,23 @@
 
 {#- The staging models staged incrementally from raw (macro incremental_staging_config), whose
     restaged days int_transactions_rebuilt_days lists. -#}
+{#- A pre-hook of every incremental model: two runs building it at once (a schedule and a backfill,
+    the files' refresh) would both delete what they rebuild before either inserts, and both insert.
+    The lock is held until the model's transaction commits, so the second run waits and then
+    rebuilds on the first one's rows. -#}
+{% macro serialize_builds() -%}
+    select pg_advisory_xact_lock(hashtext('{{ this }}'))
+{%- endmacro %}
+
+{#- The raw tables those models stage, as (source name, table name). -#}
+{% macro incrementally_staged_raw_tables() -%}
+    {{ return([
+        ('truelayer', 'transactions'), ('truelayer', 'card_transactions'), ('berlin_group', 'transactions'),
+        ('gocardless', 'transactions'), ('revolut', 'transactions'), ('rest', 'transactions'),
+        ('fibank', 'transactions'), ('files', 'entries'),
+    ]) }}
+{%- endmacro %}
+
 {% macro incrementally_staged_transactions() -%}
     {{ return([
         'stg_truelayer__transactions', 'stg_truelayer__card_transactions', 'stg_berlin_group__transactions',
@@ -143,6 +161,7 @@
 {% macro on_rebuilt_days() -%}
     {%- if is_incremental() -%}
     (status = 'pending'
+        or booking_date is null
         or ({{ booking_window('booking_date') }})
         or booking_date = any(array(select restaged.booking_date from {{ ref('int_transactions_rebuilt_days') }} as restaged)))
     {%- else -%}
@@ -156,4 +175,14 @@
         delete from {{ this }}
         where {{ on_rebuilt_days() }}
     {% endif %}
+{%- endmacro %}
+
+{#- A date within `days` days of a day int_transactions_rebuilt_days lists (an older day the union
+    rebuilt beyond the window: its transfer pairs are redone with it). -#}
+{% macro near_rebuilt_days(column, days) -%}
+    {{ column }} = any(array(
+        select rebuilt.booking_date + day_offset.day_offset
+        from {{ ref('int_transactions_rebuilt_days') }} as rebuilt
+        cross join generate_series(-{{ days }}, {{ days }}) as day_offset (day_offset)
+    ))
 {%- endmacro %}

@@ -10,13 +10,13 @@
     from all their landings, in and outside the window: a posting the bank moved to another day
     keeps one row, the latest landing's, as a full build gives.
 
-    int_transactions_rebuilt_days lists the booking days of the rows staged from the window's
-    partitions, which int_transactions_unioned rebuilds. Two rare cases reach the union only when a
-    later run's window covers the day (or on a full refresh), while staging itself is right at once:
-    - a record staged again from an older landing outside the window, because its newer landing
-      vanished from a reloaded partition (a moved posting that the bank then dropped);
-    - a record whose latest landing stages no row (a Revolut transaction reverted after it
-      completed on a day outside the window): its old row stays in the union until then. -#}
+    int_transactions_rebuilt_days lists the days the union must rebuild beyond the window for these
+    rows: where restaged rows now sit, where they sat before, and days of accounts whose key changed.
+
+    What this relies on: every raw reload is followed by a dbt run whose window covers the reloaded
+    partitions (the daily pipeline's, or the marts refresh after statement files, which includes
+    the days of the file versions replaced). A reload whose dbt run failed is restaged by the next
+    run over those partitions (a re-run of the partition), or by a full refresh. -#}
 
 {#- The config of an incremental staging model of raw table source(source_name, table_name). -#}
 {% macro incremental_staging_config(source_name, table_name) -%}
@@ -24,7 +24,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{{ delete_restaged_rows('" ~ source_name ~ "', '" ~ table_name ~ "') }}",
+        pre_hook=["{{ serialize_builds() }}", "{{ delete_restaged_rows('" ~ source_name ~ "', '" ~ table_name ~ "') }}"],
         indexes=[
             {'columns': ['raw_record_key']},
             {'columns': ['raw_partition_key']},

@@ -109,7 +109,10 @@ def run_report(results: list[tuple[str, FileLandResult]]) -> dict[str, dg.Metada
     for _, result in results:
         outcomes[result.outcome] += 1
     parsed = [result for _, result in results if result.outcome == "parsed"]
-    days = [d for r in parsed for d in (r.period_start, r.period_end) if d is not None]
+    # The files' own days and those of the versions they replaced (their entries leave raw).
+    days = [
+        d for r in parsed for d in (r.period_start, r.period_end, *(r.replaced_days or ())) if d is not None
+    ]
     lines = ["| file | format | statements | entries | balance check |", "|---|---|---|---|---|"]
     for key, result in results[:20]:
         status = result.reason if result.outcome == "quarantined" else _balance_summary(result)

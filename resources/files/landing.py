@@ -66,6 +66,9 @@ class FileLandResult:
     period_end: date | None = None
     balance_checks: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
+    # The booking days of the entries of the earlier versions this file replaced: they leave raw, and
+    # the marts refresh must rebuild their days too (incremental staging follows raw by day).
+    replaced_days: tuple[date, date] | None = None
 
     @property
     def balance_mismatches(self) -> list[dict[str, Any]]:
@@ -161,6 +164,7 @@ def _load(
     folded = _Fold(parser.format, lineage)
     replaced = earlier_versions(conn, entry)
     scope = ReplaceScope(file_ids=[sighting.sha256, *(sha for _, sha in replaced)])
+    replaced_days = _entry_days(conn, [sha for _, sha in replaced])
     common = {"source": parser.format, "scope": scope, "run_id": run_id, "fetched_at": fetched_at}
     # Entries stream into COPY; the fold keeps only headers and running totals.
     land(
@@ -203,7 +207,20 @@ def _load(
         period_start=outcome.period_start,
         period_end=outcome.period_end,
         balance_checks=checks,
+        replaced_days=replaced_days,
     )
+
+
+def _entry_days(conn: psycopg.Connection, file_ids: list[str]) -> tuple[date, date] | None:
+    """First and last booking day of the landed entries of these files (None for none)."""
+    if not file_ids:
+        return None
+    first, last = conn.execute(
+        f"select min(partition_key), max(partition_key) from raw.{ENTRIES_TABLE}"  # noqa: S608 - a constant
+        " where file_id = any(%s) and partition_key <> 'undated'",
+        (file_ids,),
+    ).fetchone()
+    return (date.fromisoformat(first), date.fromisoformat(last)) if first else None
 
 
 class _Fold:

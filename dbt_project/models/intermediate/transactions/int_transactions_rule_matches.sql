@@ -13,6 +13,7 @@
         unique_key='transaction_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        pre_hook="{{ serialize_builds() }}",
         indexes=[{'columns': ['transaction_key']}],
     )
 }}

@@ -8,12 +8,13 @@
     unique_key='transaction_key',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    pre_hook="{{ delete_reunioned_days() }}",
+    pre_hook=["{{ serialize_builds() }}", "{{ delete_reunioned_days() }}"],
     indexes=[
         {'columns': ['transaction_key']},
         {'columns': ['booking_date']},
         {'columns': ['status']},
         {'columns': ['source', 'account_ref', 'account_key']},
+        {'columns': ['raw_record_key']},
     ],
 ) }}
 

@@ -1,6 +1,7 @@
 {#- Incremental: a day's run re-pairs only the legs its window can touch (macro
-    transfer_pairs_rebuilt_from: the window, its lookback and one pairing range before it) and
-    keeps every pair older than that. The pre-hook drops the pairs being redone and those with a
+    transfer_pairs_rebuilt_from: the window, its lookback and one pairing range before it; and
+    around int_transactions_rebuilt_days, the older days the union rebuilt) and keeps every other
+    pair. The pre-hook drops the pairs being redone and those with a
     leg no longer booked in int_transactions_unioned; fct_transactions reads the result four to six
     times per run, so it is a table (a view re-ran the pairing over all history on each read). -#}
 {{
@@ -9,7 +10,7 @@
         unique_key='transaction_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ delete_repaired_transfers() }}",
+        pre_hook=["{{ serialize_builds() }}", "{{ delete_repaired_transfers() }}"],
         indexes=[{'columns': ['transaction_key']}, {'columns': ['booking_date']}],
     )
 }}
@@ -31,6 +32,7 @@
 {%- set transfer_words = "'\\m(TRANSFER|TRANSFERRED|XFER|EXCHANGED?|TOP.?UP|SWEEP|ROUND.?UP|SAVINGS|OWN ACCOUNT|PAYMENT RECEIVED)\\M|^(TO|FROM|VAN|NAAR) '" -%}
 {%- set comparable_name = "nullif(trim(regexp_replace(upper({}), '[^[:alnum:]]+', ' ', 'g')), '')" -%}
 
+-- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
 ),
@@ -87,7 +89,10 @@ legs as (
         and transactions.amount <> 0
         {%- if is_incremental() %}
         -- Legs that can pair with a leg being re-paired, and are in no pair kept from before.
-        and transactions.booking_date >= {{ transfer_pairs_rebuilt_from() }} - {{ max_days }}
+        and (
+            transactions.booking_date >= {{ transfer_pairs_rebuilt_from() }} - {{ max_days }}
+            or {{ near_rebuilt_days('transactions.booking_date', 2 * max_days) }}
+        )
         and not exists (
             select 1 from {{ this }} as kept where kept.transaction_key = transactions.transaction_key
         )

@@ -4,7 +4,7 @@
         unique_key='transaction_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook="{{ delete_rebuilt_rows() }}",
+        pre_hook=["{{ serialize_builds() }}", "{{ delete_rebuilt_rows() }}"],
         post_hook="{{ delete_vanished_transfer_legs() }}",
         indexes=[{'columns': ['transaction_key']}],
     )
@@ -22,7 +22,11 @@ with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
     {% if is_incremental() %}
     where {{ on_rebuilt_days() }}
-        or transaction_key in ({{ fct_transactions_restated_keys() }})
+    -- Two selects, not one with OR: each finds its rows by an index (an OR scanned all history).
+    union all
+    select * from {{ ref('int_transactions_unioned') }}
+    where transaction_key in ({{ fct_transactions_restated_keys() }})
+        and not {{ on_rebuilt_days() }}
     {% endif %}
 ),
 
