@@ -100,3 +100,13 @@ def world_account_ids(database_url: str, world: World) -> dict[str, str]:
         if world_id:
             mapped[account_key] = world_id
     return mapped
+
+
+def forget_staged(conn: psycopg.Connection, model: str, condition: str = "true", params: tuple = ()) -> None:
+    """Delete rows of an incremental staging table whose raw rows a test deleted behind the loader's
+    back (a clean slate): no dbt run restages partitions nobody reloaded, so the table would keep them."""
+    if conn.execute("select to_regclass(%s)", (f"staging.{model}",)).fetchone()[0] is not None:
+        conn.execute(
+            sql.SQL("delete from staging.{} where {}").format(sql.Identifier(model), sql.SQL(condition)),
+            params,
+        )

@@ -32,6 +32,7 @@ from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.providers.fibank_resource import FibankResource
 from resources.warehouse.resource import WarehouseResource
 from sandbox.fibank import API_PREFIX, LOGIN, SOFIA, STATEMENT, StatementRequest
+from tests.pipeline_runs import forget_staged
 
 BACKFILL_DAYS = 90
 DAY = timedelta(days=1)
@@ -139,6 +140,7 @@ def backfill(fb: RunningFibank, warehouse: WarehouseResource, database_url: str)
     with psycopg.connect(database_url) as conn:
         for table in RAW_TABLES:
             conn.execute(f"delete from raw.{table}")  # noqa: S608 - fixed names
+        forget_staged(conn, "stg_fibank__transactions")
     last = TODAY
     first = last - timedelta(days=BACKFILL_DAYS - 1)
     fb.reset()

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from bankflow_cli.files import import_files, print_import
+from tests.pipeline_runs import forget_staged
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 ING = SAMPLES / "camt053-iso20022js" / "ing_example_camt.xml"
@@ -21,9 +22,11 @@ BETTERPLACE = SAMPLES / "mt940-wolph" / "betterplace_sepa_mt9401.sta"
 def clean(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+        forget_staged(conn, "stg_files__transactions")
     yield
     with psycopg.connect(database_url) as conn:
         conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+        forget_staged(conn, "stg_files__transactions")
         conn.execute("delete from ops.quarantine where file_id is not null")
 
 

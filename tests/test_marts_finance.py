@@ -24,6 +24,7 @@ from pipeline_runs import fetched_days, rows, run_window, scalar, world_account_
 from bankflow_cli.files import import_files
 from sandbox.server import Sandbox
 from sandbox.statement_files import render_statement
+from tests.pipeline_runs import forget_staged
 
 WINDOW_DAYS = 35
 STATEMENT_DAYS = 7
@@ -47,6 +48,7 @@ ZERO = Decimal(0)
 def _clean_files(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+        forget_staged(conn, "stg_files__transactions")
         conn.execute("delete from ops.quarantine where file_id is not null")
 
 

@@ -37,6 +37,7 @@ from resources.warehouse.resource import WarehouseResource
 from sandbox.rest_banks import ICICI, STYLES
 from sandbox.rest_banks_json import ServedTransaction, icici_transaction, served_transactions
 from sandbox.world import World
+from tests.pipeline_runs import forget_staged
 
 SEED = 7
 BANKS = ("hdfc", "icici", "sbi")
@@ -80,6 +81,7 @@ def forget(database_url: str, sources: tuple[str, ...]) -> None:
         for table in TABLES:
             conn.execute(f"delete from raw.{table} where source = any(%s)", (list(sources),))  # noqa: S608
         conn.execute("delete from ops.quarantine where source = any(%s)", (list(sources),))
+        forget_staged(conn, "stg_rest__transactions", "source = any(%s)", (list(sources),))
 
 
 def resource(**overrides: object) -> RestBanksResource:

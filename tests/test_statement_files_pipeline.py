@@ -25,6 +25,7 @@ from sandbox.server import Sandbox
 from sandbox.sftp_drop import SandboxDrop
 from sandbox.sftp_server import corrupt, redrop_duplicate, rename_after_drop
 from sandbox.statement_files import STATEMENT_FORMATS, statement_answer_key
+from tests.pipeline_runs import forget_staged
 
 TODAY = datetime.now(UTC).date()
 FIRST_DAY = TODAY - timedelta(days=8)
@@ -59,6 +60,7 @@ def _clean_files(database_url: str) -> Iterator[None]:
     # Other modules' marts must not see this module's files.
     with psycopg.connect(database_url) as conn:
         conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+        forget_staged(conn, "stg_files__transactions")
         conn.execute("delete from ops.quarantine where entity = 'file' or file_id is not null")
 
 

@@ -40,12 +40,16 @@ rekeyed_accounts as (
     {%- if unioned %}
     select accounts.source, accounts.account_ref
     from accounts
-    -- An account without rows in the union may have rows waiting in staging (Revolut leaves out
-    -- the legs of accounts the connection does not list). Its staged days are rebuilt; for an
-    -- account whose every report loses the dedupe to another source's, on every run (to narrow).
-    where not exists (
-            select 1 from {{ unioned }} as built
-            where built.source = accounts.source and built.account_ref = accounts.account_ref
+    -- Revolut legs on an account the connection does not list are left out of the union, not
+    -- kept with no key: a listed account without rows may have legs waiting. (Other sources'
+    -- accounts without rows are not checked: all their reports can lose the dedupe to another
+    -- source's, and their history would be rebuilt on every run.)
+    where (
+            accounts.source = 'revolut'
+            and not exists (
+                select 1 from {{ unioned }} as built
+                where built.source = accounts.source and built.account_ref = accounts.account_ref
+            )
         )
         {%- for differs in ['built.account_key is null', 'built.account_key < accounts.account_key',
                             'built.account_key > accounts.account_key'] %}
