@@ -19,8 +19,8 @@ a day's run should cost the day, not the history) and the full refresh of the sm
 
 Only seeds, the snapshot and models are timed: the layer-5 model asset (Python, between the dbt steps in the
 pipeline) has no predictions here, and dbt tests are left out because each one re-reads its model.
-The run exits non-zero only when a dbt step fails or fct_transactions misses rows, so a broken
-build cannot pass for a fast one. A benchmark, not a test: it never asserts on times.
+The run exits non-zero only when a dbt step fails, or fct_transactions or its kept monthly totals
+miss rows, so a broken build cannot pass for a fast one. A benchmark, not a test: it never asserts on times.
 """
 
 from __future__ import annotations
@@ -209,9 +209,15 @@ def measure(server_url: str, history_rows: int, day_rows: int, accounts: int, ke
         )
         with psycopg.connect(url) as conn:
             fct_rows = conn.execute("select count(*) from marts.fct_transactions").fetchone()[0]
+            # The kept monthly totals must hold the day too (they rebuild only changed months).
+            totalled = conn.execute(
+                "select coalesce(sum(transaction_count), 0) from marts.fct_transactions_monthly"
+            ).fetchone()[0]
         expected = (days + 1) * day_rows
         if fct_rows != expected:
             raise RuntimeError(f"fct_transactions has {fct_rows:,} rows, expected {expected:,}")
+        if totalled != expected:
+            raise RuntimeError(f"fct_transactions_monthly counts {totalled:,} rows, expected {expected:,}")
         return SizeResult(history_rows, days, day_rows, round(full, 1), round(day_run, 1), fct_rows, slowest)
     finally:
         if not keep:

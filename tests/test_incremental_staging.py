@@ -7,24 +7,23 @@ does) and run dbt with explicit windows, each step checked against a full refres
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import date
 
 import psycopg
 import pytest
+from truelayer_landing import (
+    ACCOUNT,
+    DAY_1,
+    at,
+    dbt,
+    land_account,
+    land_day,
+    scratch_database,
+    window_vars,
+)
 
-from pipelines.partitions import booking_window
-from pipelines.transform.project import DBT_PROJECT_DIR
-from resources.warehouse.database import bootstrap_schemas, dbt_env, ensure_database, with_database
-from resources.warehouse.loader import RawRecord, ReplaceScope, land
-
-ACCOUNT = "acc-restaging"
-DAY_1, DAY_2, DAY_3 = date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 16)
+DAY_2, DAY_3 = date(2026, 3, 9), date(2026, 3, 16)
 STAGED = (
     "select transaction_key, booking_date, amount, description, raw_partition_key"
     " from staging.stg_truelayer__transactions order by 1"
@@ -37,75 +36,8 @@ UNIONED = (
 
 @pytest.fixture(scope="module")
 def url(server_url: str) -> Iterator[str]:
-    name = "bankflow_test_incremental_staging"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-    ensure_database(server_url, name)
-    scratch = with_database(server_url, name)
-    bootstrap_schemas(scratch)
-    yield scratch
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-def transaction(txn_id: str, day: date, amount: str, description: str) -> str:
-    # Amounts as JSON number text, as the extract lands them.
-    fields = {
-        "transaction_id": txn_id,
-        "timestamp": f"{day.isoformat()}T00:00:00+00:00",
-        "description": description,
-        "currency": "EUR",
-        "transaction_type": "DEBIT",
-        "transaction_category": "PURCHASE",
-    }
-    return json.dumps(fields)[:-1] + f', "amount": {amount}}}'
-
-
-def land_day(
-    url: str, day: date, rows: list[tuple[str, str, str]], fetched_at: datetime, account: str = ACCOUNT
-) -> None:
-    """Replace the day's partition with `rows` (id, amount, description), as a re-fetch of that day does."""
-    records = [
-        RawRecord(transaction(txn_id, day, amount, text), day.isoformat(), txn_id, account)
-        for txn_id, amount, text in rows
-    ]
-    with psycopg.connect(url) as conn:
-        land(
-            conn,
-            table="truelayer_transactions",
-            source="truelayer",
-            records=records,
-            scope=ReplaceScope(partition_keys=[day.isoformat()], account_refs=[account]),
-            run_id="test",
-            fetched_at=fetched_at,
-        )
-
-
-def land_account(url: str, account: str) -> None:
-    payload = json.dumps({"account_id": account, "currency": "EUR", "display_name": "Current"})
-    record = RawRecord(payload, DAY_1.isoformat(), account, account)
-    with psycopg.connect(url) as conn:
-        land(
-            conn,
-            table="truelayer_accounts",
-            source="truelayer",
-            records=[record],
-            scope=ReplaceScope(partition_keys=[DAY_1.isoformat()], account_refs=[account]),
-            run_id="test",
-            fetched_at=at(0),
-        )
-
-
-def dbt(url: str, *args: str) -> None:
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        + ["--target-path", "target/incremental_staging_test"],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_env(url)},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:]
+    with scratch_database(server_url, "bankflow_test_incremental_staging") as scratch:
+        yield scratch
 
 
 # The staging models and the union on them (what restaging feeds).
@@ -114,9 +46,7 @@ SELECTION = ("--select", "+int_transactions_unioned")
 
 def run_window(url: str, day: date) -> None:
     """The day's run as the pipeline passes it: partition `day`, lookback included."""
-    start = datetime.combine(day, datetime.min.time(), UTC)
-    window = booking_window(start, start + timedelta(days=1))
-    dbt(url, "run", *SELECTION, "--vars", json.dumps(window.dbt_vars))
+    dbt(url, "run", *SELECTION, "--vars", window_vars(day))
 
 
 def snapshot(url: str) -> tuple[list[tuple], list[tuple]]:
@@ -127,10 +57,6 @@ def snapshot(url: str) -> tuple[list[tuple], list[tuple]]:
 def full_build(url: str) -> tuple[list[tuple], list[tuple]]:
     dbt(url, "run", *SELECTION, "--full-refresh")
     return snapshot(url)
-
-
-def at(hour: int) -> datetime:
-    return datetime(2026, 3, 20, hour, tzinfo=UTC)
 
 
 def test_a_windows_run_restages_moved_and_vanished_postings_as_a_full_build_does(url: str) -> None:

@@ -28,8 +28,9 @@
     {% endif %}
 {%- endmacro %}
 
-{#- Rows of fct_transactions outside the window whose derived columns changed since they were built,
-    to rebuild with the window (delete+insert replaces them by transaction_key):
+{#- fct_transactions' pre-hook on incremental runs: collect the rows outside the window whose
+    derived columns changed since they were built, to rebuild with the window (delete+insert
+    replaces them by transaction_key):
     - a transfer pairing that appeared, changed or went away: a late leg (tomorrow's statement file, a
       second source) pairs with a row booked before the lookback, and the older leg must carry the
       group key too, or the pair is half-flagged and spend counts one leg;
@@ -38,7 +39,9 @@
       (int_category_overrides: one set on a pending row is its booked row's).
     - the learned layer's current prediction for a row no rule decides.
     Rule changes restate history only on a full refresh (see `bankflow rules backtest`). -#}
-{% macro fct_transactions_restated_keys() -%}
+{% macro collect_restated_keys() -%}
+    {% if is_incremental() %}
+    create temporary table {{ restated_keys_table() }} on commit drop as
     select paired.transaction_key
     from {{ ref('int_transfers_paired') }} as paired
     left join {{ this }} as built on paired.transaction_key = built.transaction_key
@@ -70,11 +73,20 @@
     left join {{ ref('stg_ops__category_predictions') }} as predictions
         on built.transaction_key = predictions.transaction_key
     where (built.category_source is null or built.category_source = 'model')
-        and built.category is distinct from coalesce(predictions.category, 'uncategorised')
+        and built.category is distinct from coalesce(predictions.category, 'uncategorised');
+
+    analyze {{ restated_keys_table() }};
+    {% endif %}
+{%- endmacro %}
+
+{#- The session's table of the keys fct_transactions restates (dropped at commit): the model and
+    its change log (macro record_fct_transactions_changes) read it. -#}
+{% macro restated_keys_table() -%}
+    pg_temp.fct_transactions__restated_keys
 {%- endmacro %}
 
 {#- After an incremental insert: a row still carrying a transfer group that int_transfers_paired
-    no longer has was restated above (fct_transactions_restated_keys) and not rebuilt, so it is gone
+    no longer has was restated above (collect_restated_keys) and not rebuilt, so it is gone
     from every source (a statement file replaced by a version without it, a reloaded day): keep it
     and the mart holds a movement no source reports, with a dangling group key. -#}
 {% macro delete_vanished_transfer_legs() -%}

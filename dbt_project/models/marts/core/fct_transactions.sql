@@ -4,16 +4,29 @@
         unique_key='transaction_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook=["{{ serialize_builds() }}", "{{ delete_rebuilt_rows() }}"],
+        pre_hook=[
+            "{{ serialize_builds() }}",
+            "{{ collect_restated_keys() }}",
+            "{{ record_fct_transactions_changes() }}",
+            "{{ delete_rebuilt_rows() }}",
+        ],
         post_hook="{{ delete_vanished_transfer_legs() }}",
-        indexes=[{'columns': ['transaction_key']}],
+        indexes=[
+            {'columns': ['transaction_key']},
+            {'columns': ['booking_date']},
+            {'columns': ['status']},
+            {'columns': ['transfer_group_key']},
+            {'columns': ['category_source']},
+        ],
     )
 }}
 
+-- The indexes serve what an incremental run deletes (on_rebuilt_days) and restates
+-- (collect_restated_keys), so neither scans the history.
 -- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 -- depends_on: {{ ref('int_category_overrides') }}
 -- depends_on: {{ ref('stg_ops__category_predictions') }}
--- (read by fct_transactions_restated_keys() on incremental runs only, where dbt's parse cannot see it)
+-- (read by collect_restated_keys() on incremental runs only, where dbt's parse cannot see it)
 -- depends_on: {{ ref('dim_accounts') }}
 -- depends_on: {{ ref('categories') }}
 -- (targets of this model's relationships tests: built before it, so the tests run in its step)
@@ -25,7 +38,7 @@ with transactions as (
     -- Two selects, not one with OR: each finds its rows by an index (an OR scanned all history).
     union all
     select * from {{ ref('int_transactions_unioned') }}
-    where transaction_key in ({{ fct_transactions_restated_keys() }})
+    where transaction_key in (select transaction_key from {{ restated_keys_table() }})
         and not {{ on_rebuilt_days() }}
     {% endif %}
 ),

@@ -3,8 +3,8 @@
 -- closing beats an intraday API snapshot). Every other day is that anchor walked by the booked
 -- movements in between: forwards adding each day's sum, backwards taking it off. Only days
 -- bankflow holds movements or reports for are covered, so the walk never crosses unfetched days.
-with transactions as (
-    select * from {{ ref('fct_transactions') }}
+with bookings as (
+    select * from {{ ref('fct_account_bookings_daily') }}
 ),
 
 balances as (
@@ -23,11 +23,9 @@ booked_per_day as (
     select
         account_key,
         booking_date as balance_date,
-        sum(amount) as booked_amount,
-        count(*) as transaction_count
-    from transactions
-    where status = 'booked'
-    group by account_key, booking_date
+        booked_amount,
+        transaction_count
+    from bookings
 ),
 
 reported as (

@@ -3,8 +3,8 @@
 --   net_cashflow = income - spend + transfers_in - transfers_out + other_transfers_in - other_transfers_out
 -- is the month's whole change in the owner's money. Internal transfers cancel out in one currency;
 -- across currencies what is left is the exchange and fee cost.
-with transactions as (
-    select * from {{ ref('fct_transactions') }}
+with monthly as (
+    select * from {{ ref('fct_transactions_monthly') }}
 ),
 
 accounts as (
@@ -15,19 +15,23 @@ categories as (
     select * from {{ ref('categories') }}
 ),
 
+-- Monthly totals of one direction (money in or out), so their amount has the sign of each row's:
+-- cash_flow_kind classifies them as it would each row.
 classified as (
     select
         {{ finance_owner_name('accounts.owner_name') }} as owner_name,
-        cast(date_trunc('month', transactions.booking_date) as date) as month_start_date,
-        transactions.amount_reporting,
+        monthly.month_start_date,
+        monthly.amount_reporting,
+        monthly.transaction_count,
+        monthly.unconverted_count,
         {{ cash_flow_kind(
-            'transactions.amount', 'transactions.is_internal_transfer', 'transactions.category',
+            'monthly.amount', 'monthly.is_internal_transfer', 'monthly.category',
             'categories.is_spend', 'categories.is_income',
         ) }} as cash_flow_kind
-    from transactions
-    inner join accounts on transactions.account_key = accounts.account_key
-    left join categories on transactions.category = categories.category
-    where transactions.status = 'booked'
+    from monthly
+    inner join accounts on monthly.account_key = accounts.account_key
+    left join categories on monthly.category = categories.category
+    where monthly.status = 'booked'
 ),
 
 per_month as (
@@ -43,8 +47,8 @@ per_month as (
         coalesce(-sum(amount_reporting) filter (where cash_flow_kind = 'other_transfer_out'), 0)
             as other_transfers_out,
         coalesce(sum(amount_reporting), 0) as net_cashflow,
-        count(*) as transaction_count,
-        count(*) filter (where amount_reporting is null) as unconverted_count
+        cast(sum(transaction_count) as bigint) as transaction_count,
+        cast(sum(unconverted_count) as bigint) as unconverted_count
     from classified
     group by owner_name, month_start_date
 ),

@@ -3,8 +3,8 @@
 -- Money back into a spending category (a merchant refund the categoriser put there) lowers that
 -- category's spend: net_spend = gross_spend - refunded_amount. A refund only known as `refunds`
 -- (the income tree) is income, because the purchase it undoes is unknown.
-with transactions as (
-    select * from {{ ref('fct_transactions') }}
+with monthly as (
+    select * from {{ ref('fct_transactions_monthly') }}
 ),
 
 accounts as (
@@ -15,22 +15,26 @@ categories as (
     select * from {{ ref('categories') }}
 ),
 
+-- Monthly totals of one direction (money in or out), so their amount has the sign of each row's:
+-- cash_flow_kind classifies them as it would each row.
 classified as (
     select
         {{ finance_owner_name('accounts.owner_name') }} as owner_name,
-        cast(date_trunc('month', transactions.booking_date) as date) as month_start_date,
-        transactions.category,
+        monthly.month_start_date,
+        monthly.category,
         categories.parent_category,
-        transactions.amount,
-        transactions.amount_reporting,
+        monthly.is_inflow,
+        monthly.amount_reporting,
+        monthly.transaction_count,
+        monthly.unconverted_count,
         {{ cash_flow_kind(
-            'transactions.amount', 'transactions.is_internal_transfer', 'transactions.category',
+            'monthly.amount', 'monthly.is_internal_transfer', 'monthly.category',
             'categories.is_spend', 'categories.is_income',
         ) }} as cash_flow_kind
-    from transactions
-    inner join accounts on transactions.account_key = accounts.account_key
-    left join categories on transactions.category = categories.category
-    where transactions.status = 'booked'
+    from monthly
+    inner join accounts on monthly.account_key = accounts.account_key
+    left join categories on monthly.category = categories.category
+    where monthly.status = 'booked'
 ),
 
 spend as (
@@ -40,7 +44,9 @@ spend as (
         category,
         parent_category,
         -amount_reporting as spend_amount,
-        amount
+        is_inflow,
+        transaction_count,
+        unconverted_count
     from classified
     where cash_flow_kind = 'spend'
 ),
@@ -51,11 +57,11 @@ per_month as (
         month_start_date,
         category,
         max(parent_category) as parent_category,
-        coalesce(sum(spend_amount) filter (where amount < 0), 0) as gross_spend,
-        coalesce(-sum(spend_amount) filter (where amount >= 0), 0) as refunded_amount,
+        coalesce(sum(spend_amount) filter (where not is_inflow), 0) as gross_spend,
+        coalesce(-sum(spend_amount) filter (where is_inflow), 0) as refunded_amount,
         coalesce(sum(spend_amount), 0) as net_spend,
-        count(*) as transaction_count,
-        count(*) filter (where spend_amount is null) as unconverted_count
+        cast(sum(transaction_count) as bigint) as transaction_count,
+        cast(sum(unconverted_count) as bigint) as unconverted_count
     from spend
     group by owner_name, month_start_date, category
 ),

@@ -1,12 +1,7 @@
--- Read from the intermediate models, not fct_transactions: this unpartitioned table built after the
--- incremental fct would split Dagster's unpartitioned dbt step in two around it. The rows are the
--- same ones (fct_transactions holds every int_transactions_unioned row).
-with transactions as (
-    select * from {{ ref('int_transactions_unioned') }}
-),
-
-categorised as (
-    select * from {{ ref('int_transactions_categorised') }}
+-- From fct_transactions' monthly totals: the categories the marts show, without scanning every
+-- transaction on each run.
+with monthly as (
+    select * from {{ ref('fct_transactions_monthly') }}
 ),
 
 categories as (
@@ -15,19 +10,17 @@ categories as (
 
 per_category as (
     select
-        categorised.category,
-        transactions.currency,
-        count(*) as transaction_count,
-        sum(transactions.amount) as amount,
-        count(*) filter (where categorised.category_source = 'override') as override_count,
-        count(*) filter (where categorised.category_source = 'rule') as rule_count,
-        count(*) filter (where categorised.category_source = 'mcc') as mcc_count,
-        count(*) filter (where categorised.category_source = 'provider') as provider_count,
-        count(*) filter (where categorised.category_source = 'model') as model_count
-    from transactions
-    inner join categorised
-        on transactions.transaction_key = categorised.transaction_key
-    group by categorised.category, transactions.currency
+        category,
+        currency,
+        cast(sum(transaction_count) as bigint) as transaction_count,
+        sum(amount) as amount,
+        coalesce(sum(transaction_count) filter (where category_source = 'override'), 0) as override_count,
+        coalesce(sum(transaction_count) filter (where category_source = 'rule'), 0) as rule_count,
+        coalesce(sum(transaction_count) filter (where category_source = 'mcc'), 0) as mcc_count,
+        coalesce(sum(transaction_count) filter (where category_source = 'provider'), 0) as provider_count,
+        coalesce(sum(transaction_count) filter (where category_source = 'model'), 0) as model_count
+    from monthly
+    group by category, currency
 ),
 
 final as (
