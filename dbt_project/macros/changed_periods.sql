@@ -11,6 +11,19 @@
     (serialized, each committing its log entries with its rows) that a consumer has not seen yet
     are rebuilt by its next build, whichever Dagster step or run that is. -#}
 
+{#- The config of a model kept by `grain` ('month' or 'day') from fct_transactions' change log, its
+    period in `period_column`, indexed on it and on account_key. -#}
+{% macro changed_periods_config(grain, period_column) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=["{{ serialize_builds() }}", "{{ collect_changed_periods('" ~ grain ~ "', '" ~ period_column ~ "') }}"],
+        post_hook="{{ prune_fct_transactions_changes() }}",
+        indexes=[{'columns': [period_column]}, {'columns': ['account_key']}],
+    ) }}
+{%- endmacro %}
+
 {% macro fct_transactions_changes_relation() -%}
     {{ return(api.Relation.create(
         database=this.database,

@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook=["{{ serialize_builds() }}", "{{ collect_changed_periods('day', 'booking_date') }}"],
-        post_hook="{{ prune_fct_transactions_changes() }}",
-        indexes=[{'columns': ['booking_date']}, {'columns': ['account_key']}],
-    )
-}}
+{{ changed_periods_config('day', 'booking_date') }}
 
 -- Kept by day from fct_transactions' change log (macros/changed_periods.sql): the daily balances
 -- walk these sums instead of scanning every transaction on each run.

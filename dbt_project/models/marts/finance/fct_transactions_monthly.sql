@@ -1,13 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook=["{{ serialize_builds() }}", "{{ collect_changed_periods('month', 'month_start_date') }}"],
-        post_hook="{{ prune_fct_transactions_changes() }}",
-        indexes=[{'columns': ['month_start_date']}, {'columns': ['account_key']}],
-    )
-}}
+{{ changed_periods_config('month', 'month_start_date') }}
 
 -- Kept by month from fct_transactions' change log (macros/changed_periods.sql), so the monthly
 -- marts aggregate these totals instead of scanning every transaction on each run. Grouped by what
