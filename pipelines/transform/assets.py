@@ -39,8 +39,9 @@ DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
 def dbt_incremental_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """The incremental models (rule matches, transfer pairs, fct_transactions), rebuilt for the run's
-    partition window (plus lookback); Dagster runs them in two steps, around the categorisation
+    """The incremental models (staging, the union, rule matches, transfer pairs, fct_transactions),
+    rebuilt for the run's partition window (plus lookback), and the monthly and daily totals kept
+    from fct_transactions' change log; Dagster runs them in two steps, around the categorisation
     views between them."""
     window = booking_window(*context.partition_time_window)
     with _dbt_connection(warehouse, dbt), _buildable_test_selection(), environment(window.dbt_environment):
@@ -77,7 +78,7 @@ def dbt_marts_on_incremental(
 ) -> Iterator[Any]:
     """Models built on the incremental ones: the categorisation views over the kept rule matches,
     and the unpartitioned marts (daily balances, spend, budgets, cash flow, categorisation quality),
-    rebuilt whole after them."""
+    rebuilt whole after them from the kept monthly and daily totals."""
     with _dbt_connection(warehouse, dbt), _buildable_test_selection():
         yield from _dbt_build(context, dbt, ["build"])
 
