@@ -1,7 +1,7 @@
 """Benchmark: a day's dbt run with a small and a large history, the same day size.
 
     python -m bench.dbt_scale [--history 1000000,10000000] [--day-rows 2000] [--accounts 50]
-                              [--keep] [--json]
+                              [--overrides 100] [--keep] [--json]
 
 For each history size, in a scratch database of its own on the warehouse server
 (`BANKFLOW_DATABASE_URL`, else the embedded one):
@@ -11,7 +11,9 @@ For each history size, in a scratch database of its own on the warehouse server
    as the history needs, payloads shaped as the contract's (§3), amounts as JSON number text;
 2. build everything from nothing: `dbt build --full-refresh` without tests over all of history
    (timed: the full refresh figure);
-3. land one more day of `--day-rows` rows and time the day's run: `dbt build` without tests, with
+3. set the user's category on `--overrides` rows of one old day (`bankflow categorise`: users
+   have some, and applying them must not read the history);
+4. land one more day of `--day-rows` rows and time the day's run: `dbt build` without tests, with
    that day's window as the daily pipeline passes it (`--vars` min_date/max_date/lookback_days).
 
 It prints the day's run for each size, the ratio of the largest to the smallest (target <= 1.3:
@@ -105,6 +107,17 @@ cross join generate_series(1, %(day_rows)s::integer) as i
 """
 
 
+# All on one old day, so both sizes restate the same rows and months.
+OVERRIDES_SQL = """
+insert into ops.category_overrides (transaction_key, category, note)
+select transaction_key, 'eating_out', 'bench'
+from marts.fct_transactions
+where booking_date = %(day)s
+order by transaction_key
+limit %(overrides)s
+"""
+
+
 @dataclass
 class SizeResult:
     history_rows: int
@@ -173,7 +186,9 @@ def generate(url: str, accounts: int, day_rows: int, first_day: int, last_day: i
         conn.execute("analyze raw.truelayer_transactions")
 
 
-def measure(server_url: str, history_rows: int, day_rows: int, accounts: int, keep: bool) -> SizeResult:
+def measure(
+    server_url: str, history_rows: int, day_rows: int, accounts: int, overrides: int, keep: bool
+) -> SizeResult:
     days = max(1, history_rows // day_rows)
     dbname = f"bankflow_bench_scale_{history_rows}"
     with psycopg.connect(server_url, autocommit=True) as conn:
@@ -198,6 +213,8 @@ def measure(server_url: str, history_rows: int, day_rows: int, accounts: int, ke
             "--vars",
             window_vars(history_first, EPOCH + timedelta(days=history_last)),
         )
+        with psycopg.connect(url) as conn:
+            conn.execute(OVERRIDES_SQL, {"overrides": overrides, "day": history_first + timedelta(days=10)})
         generate(url, accounts, day_rows, history_last + 1, history_last + 1)
         print(f"[{history_rows:,}] the day's run ...", flush=True)
         day_run = dbt(url, "build", *MODELS_ONLY, "--quiet", "--vars", window_vars(LAST_DAY, LAST_DAY))
@@ -232,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--day-rows", type=int, default=2000)
     parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--overrides", type=int, default=100, help="user category overrides on old rows")
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -242,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     server_url = with_database(target.url, "postgres")
     try:
-        results = [measure(server_url, size, args.day_rows, args.accounts, args.keep) for size in sizes]
+        results = [
+            measure(server_url, size, args.day_rows, args.accounts, args.overrides, args.keep)
+            for size in sizes
+        ]
     finally:
         shutil.rmtree(DBT_PROJECT_DIR / TARGET_PATH, ignore_errors=True)
     ratio = results[-1].day_run_seconds / results[0].day_run_seconds

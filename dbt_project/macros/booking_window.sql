@@ -79,6 +79,59 @@
     {% endif %}
 {%- endmacro %}
 
+{#- fct_transactions' pre-hook on incremental runs, after collect_restated_keys: every key the run
+    builds (the rebuilt days' rows and the restated ones), once, in an analyzed temp table. The
+    model reads its rows and their categories by these keys: given the window's conditions
+    instead, the planner computed the categorisation view for all of history (its estimates for
+    them are far off), and the day's run grew with the history. -#}
+{% macro collect_keys_to_build() -%}
+    {% if is_incremental() %}
+    create temporary table {{ keys_to_build_table() }} on commit drop as
+    select transactions.transaction_key
+    from {{ ref('int_transactions_unioned') }} as transactions
+    where {{ on_rebuilt_days() }}
+    union
+    select restated.transaction_key
+    from {{ restated_keys_table() }} as restated;
+
+    analyze {{ keys_to_build_table() }};
+    {% endif %}
+{%- endmacro %}
+
+{#- int_transactions_unioned's post-hook: a GIN index on the keys of the reports each row
+    displaced, for int_category_overrides to find an override's kept row without reading all
+    rows. Created when missing (a new table, or a warehouse built before it), so the name is
+    Postgres's: during a full refresh the replaced table still holds an index by any fixed name. -#}
+{% macro index_duplicate_keys() -%}
+    do $$
+    begin
+        if not exists (
+            select 1
+            from pg_indexes
+            where schemaname = '{{ this.schema }}'
+                and tablename = '{{ this.identifier }}'
+                and indexdef like '%string_to_array(duplicate_transaction_keys%'
+        ) then
+            create index on {{ this }} using gin (string_to_array(duplicate_transaction_keys, ','))
+            where duplicate_transaction_keys <> '';
+        end if;
+    end
+    $$
+{%- endmacro %}
+
+{% macro keys_to_build_table() -%}
+    pg_temp.fct_transactions__keys_to_build
+{%- endmacro %}
+
+{#- A post-hook of the large incremental models: a full build leaves a new table without
+    statistics until autovacuum gets to it, and the next incremental run's lookups by index
+    were planned as scans of the whole history. -#}
+{% macro analyze_full_build() -%}
+    {% if not is_incremental() %}
+        analyze {{ this }}
+    {% endif %}
+{%- endmacro %}
+
 {#- The session's table of the keys fct_transactions restates (dropped at commit): the model and
     its change log (macro record_fct_transactions_changes) read it. -#}
 {% macro restated_keys_table() -%}

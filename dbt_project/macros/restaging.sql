@@ -25,6 +25,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=["{{ serialize_builds() }}", "{{ delete_restaged_rows('" ~ source_name ~ "', '" ~ table_name ~ "') }}"],
+        post_hook="{{ analyze_full_build() }}",
         indexes=[
             {'columns': ['raw_record_key']},
             {'columns': ['raw_partition_key']},

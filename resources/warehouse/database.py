@@ -111,9 +111,19 @@ def libpq_params(url: str) -> dict[str, str]:
     }
 
 
+# dbt's sessions run without JIT compilation. A day's run is many queries over a few thousand
+# rows, but their estimates (temp tables, views over unions) pass Postgres's JIT cost thresholds,
+# and compiling one cost 3-6 s against milliseconds of execution: 16 s of a 42 s day's run at 1M rows
+# (auto_explain, docs/benchmarks.md). libpq reads PGOPTIONS; dbt-postgres sets no options of its own.
+DBT_SESSION_OPTIONS = "-c jit=off"
+
+
 def dbt_env(url: str) -> dict[str, str]:
-    """The environment dbt's profiles.yml reads its connection from (BANKFLOW_DBT_*)."""
-    return {f"BANKFLOW_DBT_{name.upper()}": value for name, value in libpq_params(url).items()}
+    """The environment dbt's profiles.yml reads its connection from (BANKFLOW_DBT_*), and its
+    session settings (PGOPTIONS, after any the user has set)."""
+    env = {f"BANKFLOW_DBT_{name.upper()}": value for name, value in libpq_params(url).items()}
+    env["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} {DBT_SESSION_OPTIONS}".strip()
+    return env
 
 
 @contextmanager

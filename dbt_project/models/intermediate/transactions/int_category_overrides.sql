@@ -28,7 +28,9 @@ booked_keys as (
         on overrides.transaction_key = pending_matches.pending_transaction_key
 ),
 
--- The kept report's key, when another source's report of the movement displaced this one.
+-- The kept report's key, when another source's report of the movement displaced this one. Only
+-- the reports naming an overridden key: the && is served by int_transactions_unioned's index on
+-- the split keys (macro index_duplicate_keys), so this reads no other row of the history.
 displaced as (
     select
         transactions.transaction_key,
@@ -36,6 +38,8 @@ displaced as (
     from transactions
     cross join lateral unnest(string_to_array(transactions.duplicate_transaction_keys, ',')) as displaced_report (transaction_key)
     where transactions.duplicate_transaction_keys <> ''
+        and string_to_array(transactions.duplicate_transaction_keys, ',')
+        && array(select booked_keys.booked_key from booked_keys)
 ),
 
 carried as (

@@ -14,6 +14,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook="{{ serialize_builds() }}",
+        post_hook="{{ analyze_full_build() }}",
         indexes=[{'columns': ['transaction_key']}],
     )
 }}

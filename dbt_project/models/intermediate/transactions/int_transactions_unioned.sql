@@ -9,6 +9,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     pre_hook=["{{ serialize_builds() }}", "{{ delete_reunioned_days() }}"],
+    post_hook=["{{ index_duplicate_keys() }}", "{{ analyze_full_build() }}"],
     indexes=[
         {'columns': ['transaction_key']},
         {'columns': ['booking_date']},

@@ -11,6 +11,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         pre_hook=["{{ serialize_builds() }}", "{{ delete_repaired_transfers() }}"],
+        post_hook="{{ analyze_full_build() }}",
         indexes=[{'columns': ['transaction_key']}, {'columns': ['booking_date']}],
     )
 }}

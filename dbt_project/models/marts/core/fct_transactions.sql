@@ -8,9 +8,10 @@
             "{{ serialize_builds() }}",
             "{{ collect_restated_keys() }}",
             "{{ record_fct_transactions_changes() }}",
+            "{{ collect_keys_to_build() }}",
             "{{ delete_rebuilt_rows() }}",
         ],
-        post_hook="{{ delete_vanished_transfer_legs() }}",
+        post_hook=["{{ delete_vanished_transfer_legs() }}", "{{ analyze_full_build() }}"],
         indexes=[
             {'columns': ['transaction_key']},
             {'columns': ['booking_date']},
@@ -22,7 +23,8 @@
 }}
 
 -- The indexes serve what an incremental run deletes (on_rebuilt_days) and restates
--- (collect_restated_keys), so neither scans the history.
+-- (collect_restated_keys), so neither scans the history. An incremental run builds the keys
+-- collect_keys_to_build lists: the rebuilt days' rows and the restated ones.
 -- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 -- depends_on: {{ ref('int_category_overrides') }}
 -- depends_on: {{ ref('stg_ops__category_predictions') }}
@@ -34,17 +36,17 @@
 with transactions as (
     select * from {{ ref('int_transactions_unioned') }}
     {% if is_incremental() %}
-    where {{ on_rebuilt_days() }}
-    -- Two selects, not one with OR: each finds its rows by an index (an OR scanned all history).
-    union all
-    select * from {{ ref('int_transactions_unioned') }}
-    where transaction_key in (select transaction_key from {{ restated_keys_table() }})
-        and not {{ on_rebuilt_days() }}
+    where transaction_key in (select transaction_key from {{ keys_to_build_table() }})
     {% endif %}
 ),
 
 categorised as (
     select * from {{ ref('int_transactions_categorised') }}
+    {% if is_incremental() %}
+    -- An array, not a join: the planner pushes `= any` down through the categorisation views to
+    -- index lookups, where it computed the views for all of history and joined after.
+    where transaction_key = any(array(select transaction_key from {{ keys_to_build_table() }}))
+    {% endif %}
 ),
 
 fx_rates as (
