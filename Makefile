@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp clean
+.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -78,6 +78,13 @@ bench-parse: setup
 
 bench-sftp: setup
 	$(VENV)/bin/python -m bench.sftp
+
+# A day's dbt run with 1M and 10M rows of history (~40 min), and the marts against the sandbox's answer key.
+bench-dbt: setup
+	$(VENV)/bin/python -m bench.dbt_scale --history 1000000,10000000 --day-rows 1000 --accounts 20
+
+bench-accuracy: setup
+	$(VENV)/bin/python -m bench.accuracy
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

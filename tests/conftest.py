@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 from dagster_dbt import DbtCliResource
+from pipeline_runs import run_window
 from psycopg import sql
 
 from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
@@ -40,6 +42,8 @@ SANDBOX_SEED = 7
 # banks' real daily call limits.
 TEST_CALLS_PER_DAY = 1000
 FAST_RETRIES = {"max_attempts": 2, "backoff_initial_seconds": 0.01}
+# Five weeks: enough labelled history for the categoriser's layers and the learned model.
+CATEGORISATION_WINDOW_DAYS = 35
 # Long enough for the sandbox on a busy 2-core machine, short enough to test timeouts.
 TEST_TIMEOUT_SECONDS = 5.0
 
@@ -175,6 +179,24 @@ def bank_resources(sandbox: Sandbox, connected_banks: None) -> dict[str, object]
             **FAST_RETRIES,
         ),
     }
+
+
+@pytest.fixture(scope="session")
+def categorisation_window() -> tuple[date, date]:
+    """The partitions the categorisation tests run: CATEGORISATION_WINDOW_DAYS ending today."""
+    today = datetime.now(UTC).date()
+    return today - timedelta(days=CATEGORISATION_WINDOW_DAYS - 1), today
+
+
+@pytest.fixture(scope="session")
+def categorisation_run(
+    definitions: dg.Definitions, categorisation_window: tuple[date, date]
+) -> dg.ExecuteInProcessResult:
+    """One daily-pipeline run over categorisation_window, read by test_categorisation and
+    test_category_model: their modules run one after the other and neither changes what the run
+    built (an override they set is cleared, a rules backtest applies nothing, the hidden-rules
+    fixture restores the layers and predictions), so the second needs no run of its own."""
+    return run_window(definitions, *categorisation_window)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from psycopg import sql
 
 from pipelines.partitions import LOOKBACK_DAYS
 from sandbox.server import Sandbox
-from sandbox.world import World
 
 # dbt build without tests: models and the seeds they join (FX rates), which `dbt run` would not load.
 MODELS_AND_SEEDS_ONLY = ("--exclude", "resource_type:test", "resource_type:unit_test")
@@ -83,23 +82,6 @@ def raw_snapshot(database_url: str, table: str = "truelayer_transactions") -> li
 
 def decimal_sum(values: list[Decimal]) -> Decimal:
     return sum(values, Decimal(0))
-
-
-def world_account_ids(database_url: str, world: World) -> dict[str, str]:
-    """account_key -> world account id, by IBAN, else the bank's account number or provider id."""
-    by_reference: dict[str, str] = {}
-    for account in world.accounts:
-        for reference in (account.iban, account.number, account.account_id):
-            if reference:
-                by_reference.setdefault(reference, account.account_id)
-    mapped = {}
-    for account_key, iban, provider_id in rows(
-        database_url, "select account_key, iban, provider_account_id from marts.dim_accounts"
-    ):
-        world_id = by_reference.get(iban or "") or by_reference.get(provider_id)
-        if world_id:
-            mapped[account_key] = world_id
-    return mapped
 
 
 def forget_staged(conn: psycopg.Connection, model: str, condition: str = "true", params: tuple = ()) -> None:

@@ -9,14 +9,14 @@ import random
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import fetched_days, rows, run_window
+from pipeline_runs import fetched_days, rows
 from psycopg import sql
 
 from pipelines.transform.category_model import category_predictions
@@ -34,7 +34,6 @@ from sandbox.server import Sandbox
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REPORT = PROJECT_ROOT / ".bankflow" / "reports" / "category_model_accuracy.json"
 NORMAL_REPORT = PROJECT_ROOT / ".bankflow" / "reports" / "category_model_all_rules.json"
-WINDOW_DAYS = 35
 INCOME = {"salary", "sales", "interest", "income_other", "refunds"}
 
 
@@ -258,14 +257,13 @@ ALL_RULES_MODEL_PRECISION_FLOOR = 0.80
 
 
 @pytest.fixture(scope="module")
-def window() -> tuple[date, date]:
-    today = datetime.now(UTC).date()
-    return today - timedelta(days=WINDOW_DAYS - 1), today
+def window(categorisation_window: tuple[date, date]) -> tuple[date, date]:
+    return categorisation_window
 
 
 @pytest.fixture(scope="module")
-def run(definitions: dg.Definitions, window: tuple[date, date]) -> dg.ExecuteInProcessResult:
-    return run_window(definitions, *window)
+def run(categorisation_run: dg.ExecuteInProcessResult) -> dg.ExecuteInProcessResult:
+    return categorisation_run
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:

@@ -19,9 +19,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import fetched_days, rows, run_window, scalar, world_account_ids
+from pipeline_runs import fetched_days, rows, run_window, scalar
 
 from bankflow_cli.files import import_files
+from sandbox.answer_key import world_account_ids
 from sandbox.server import Sandbox
 from sandbox.statement_files import render_statement
 from tests.pipeline_runs import forget_staged

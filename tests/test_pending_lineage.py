@@ -22,11 +22,12 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
-from pipeline_runs import rows, run_window, world_account_ids
+from pipeline_runs import rows, run_window
 from typer.testing import CliRunner, Result
 
 from bankflow_cli.main import app
 from resources.categories import set_category_override
+from sandbox.answer_key import world_account_ids
 from sandbox.model import Account
 from sandbox.server import Sandbox
 from sandbox.world import World

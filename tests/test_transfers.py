@@ -1,125 +1,29 @@
 """Internal-transfer detection against the sandbox world's answer key, and FX to the reporting currency.
 
-fct_transactions rows are matched to the world's rows per account (IBAN, else account number or
-provider id): same booking date and amount, the n-th with the n-th. An account two aggregators
-report (TrueLayer and GoCardless, Berlin Group and GoCardless) is in fct_transactions once per
-source until cross-aggregator dedupe exists; its movement counts as flagged when either copy is,
-and a pair is judged by the world ids its two legs map to.
-
-Scored on pairs: a predicted pair is right when its two legs are the two legs of one world
-transfer. Both sides are judged over the run's partition days only: a world transfer with a leg
-outside them is not expected (its other leg was never landed in the window), and a predicted pair
-with a leg that maps to no world row of those days is left out of precision (it cannot be judged).
+The score is sandbox/answer_key.py's (pair-level precision and recall over the run's partition
+days; bench/accuracy.py prints the same figures): fct_transactions rows are matched to the world's
+rows per account, and a predicted pair is right when its two legs are the two legs of one world
+transfer.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
 import psycopg
 import pytest
 import yaml
-from pipeline_runs import rows, run_window, world_account_ids
+from pipeline_runs import rows, run_window
 
 from pipelines.partitions import LOOKBACK_DAYS
 from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.categories import clear_category_override, set_category_override
+from sandbox.answer_key import TRANSFER_TARGET, score_transfers
 from sandbox.server import Sandbox
-from sandbox.world import World
 
 WINDOW_DAYS = 40
-TARGET = 0.99
-
-
-# Revolut lands a movement's fee as a row of its own ("Fee: ..."); the world books leg and fee as
-# one movement, so a leg is compared with its fee added back and fee rows are not compared.
-BOOKED_AS_THE_WORLD_BOOKS = """
-    with booked as (
-        select * from marts.fct_transactions
-        where status = 'booked' and booking_date >= %s and booking_date < %s
-    ),
-    fees as (
-        select account_key, source_transaction_id, sum(amount) as fee
-        from booked
-        where source = 'revolut' and description like 'Fee: %%'
-        group by 1, 2
-    )
-    select booked.transaction_key, booked.account_key, booked.source, booked.booking_date,
-        booked.amount + coalesce(fees.fee, 0)
-    from booked
-    left join fees using (account_key, source_transaction_id)
-    where not (booked.source = 'revolut' and booked.description like 'Fee: %%')
-    order by booked.transaction_key
-"""
-
-
-@dataclass(frozen=True)
-class TransferScore:
-    """Pair-level precision and recall of internal-transfer detection."""
-
-    predicted: int  # predicted pairs with both legs mapped to world rows of the window
-    correct: int  # of those, pairs that are one world transfer
-    expected: int  # world transfers with both legs in the window
-    unjudged: int  # predicted pairs with a leg outside the window or unmapped
-
-    @property
-    def precision(self) -> float:
-        return self.correct / self.predicted if self.predicted else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct / self.expected if self.expected else 1.0
-
-
-def fct_to_world(database_url: str, world: World, start: dt.date, end: dt.date) -> dict[str, str]:
-    """transaction_key -> world id of every booked fct row in [start, end) that has a world twin."""
-    accounts = world_account_ids(database_url, world)
-    # (world account, day, amount) -> source -> that source's rows in a stable order
-    landed: dict[tuple[str, dt.date, Decimal], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for key, account_key, source, day, amount in rows(database_url, BOOKED_AS_THE_WORLD_BOOKS, (start, end)):
-        if account_key in accounts:
-            landed[(accounts[account_key], day, amount)][source].append(key)
-    mapped = {}
-    for account_id in set(accounts.values()):
-        for txn in world.booked(account_id, start, end):
-            assert txn.booking_date is not None
-            slot = landed.get((account_id, txn.booking_date, txn.amount))
-            if not slot:
-                continue
-            # The n-th world row of the slot takes the n-th row of every source reporting it.
-            for keys in slot.values():
-                if keys:
-                    mapped[keys.pop(0)] = txn.world_id
-    return mapped
-
-
-def score_transfers(database_url: str, world: World, start: dt.date, end: dt.date) -> TransferScore:
-    """Compare the transfer groups in fct_transactions with the world's transfer pairs in [start, end)."""
-    to_world = fct_to_world(database_url, world, start, end)
-    expected = set(world.transfer_pairs(start, end))
-    groups: dict[str, dict[str, str | None]] = defaultdict(dict)
-    for key, group, amount in rows(
-        database_url,
-        "select transaction_key, transfer_group_key, amount from marts.fct_transactions"
-        " where is_internal_transfer",
-    ):
-        groups[group]["out" if amount < 0 else "in"] = to_world.get(key)
-    # Two copies of one movement (two aggregators) can never both be paired, so predicted pairs
-    # are distinct by the world ids of their legs.
-    predicted, unjudged = set(), 0
-    for legs in groups.values():
-        out, into = legs.get("out"), legs.get("in")
-        if out is None or into is None:
-            unjudged += 1
-        else:
-            predicted.add((out, into))
-    return TransferScore(
-        predicted=len(predicted), correct=len(predicted & expected), expected=len(expected), unjudged=unjudged
-    )
 
 
 @pytest.fixture(scope="module")
@@ -140,8 +44,8 @@ def test_internal_transfers_match_the_world(
     # Every kind of transfer the world makes recurs within the window (daily round-ups, weekly
     # sweeps and exchanges, monthly savings, top-ups and card repayments).
     assert score.expected >= 40
-    assert score.precision >= TARGET
-    assert score.recall >= TARGET
+    assert score.precision >= TRANSFER_TARGET
+    assert score.recall >= TRANSFER_TARGET
 
 
 def test_both_legs_share_one_group_and_no_leg_is_paired_twice(

@@ -9,7 +9,14 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from resources.warehouse.database import bootstrap_schemas, libpq_params, sqlalchemy_url, with_database
+from resources.warehouse.database import (
+    bootstrap_schemas,
+    dbt_env,
+    environment,
+    libpq_params,
+    sqlalchemy_url,
+    with_database,
+)
 from resources.warehouse.loader import RawRecord, ReplaceScope, ScopeViolation, land
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -162,3 +169,13 @@ def test_url_forms() -> None:
         sqlalchemy_url("postgresql://u:p%40ss@db.example:6543/x", "psycopg2")
         == "postgresql+psycopg2://u:p%40ss@db.example:6543/x"
     )
+
+
+def test_dbt_sessions_run_without_jit_and_keep_the_users_options(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # libpq reads PGOPTIONS from the environment dbt runs in, as psycopg's libpq does here.
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=7MB")
+    with environment(dbt_env(database_url)), psycopg.connect(database_url) as session:
+        assert session.execute("show jit").fetchone() == ("off",)
+        assert session.execute("show work_mem").fetchone() == ("7MB",)
