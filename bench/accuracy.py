@@ -28,12 +28,10 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-
 from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
 from pipelines.partitions import LOOKBACK_DAYS
 from resources.vault import generate_secret_key
-from resources.warehouse.database import bootstrap_schemas, ensure_database, resolve_database, with_database
+from resources.warehouse.database import resolve_database, scratch_database, with_database
 from sandbox.answer_key import (
     MISSING,
     SPEND_ACCURACY_TARGET,
@@ -159,18 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(os.environ.setdefault("BANKFLOW_HOME", ".bankflow")).resolve()
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     target = resolve_database(os.environ.get("BANKFLOW_DATABASE_URL"), home)
-    server_url = with_database(target.url, "postgres")
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{DATABASE}" with (force)')
-    ensure_database(server_url, DATABASE)
-    url = with_database(server_url, DATABASE)
-    try:
-        bootstrap_schemas(url)
+    with scratch_database(with_database(target.url, "postgres"), DATABASE, keep=args.keep) as url:
         report = measure(url, args.days, args.seed)
-    finally:
-        if not args.keep:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{DATABASE}" with (force)')
     if args.json:
         print(json.dumps(report, indent=2))
     else:

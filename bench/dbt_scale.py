@@ -42,13 +42,7 @@ import psycopg
 
 from pipelines.partitions import booking_window
 from pipelines.transform.project import DBT_PROJECT_DIR
-from resources.warehouse.database import (
-    bootstrap_schemas,
-    dbt_env,
-    ensure_database,
-    resolve_database,
-    with_database,
-)
+from resources.warehouse.database import dbt_env, resolve_database, scratch_database, with_database
 
 TARGET_RATIO = 1.3
 # Seeds, the snapshot and the models in dependency order, as the pipeline's dbt steps build them.
@@ -191,12 +185,7 @@ def measure(
 ) -> SizeResult:
     days = max(1, history_rows // day_rows)
     dbname = f"bankflow_bench_scale_{history_rows}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{dbname}" with (force)')
-    ensure_database(server_url, dbname)
-    url = with_database(server_url, dbname)
-    try:
-        bootstrap_schemas(url)
+    with scratch_database(server_url, dbname, keep=keep) as url:
         history_last = (LAST_DAY - EPOCH).days - 1
         with psycopg.connect(url) as conn:
             conn.execute(ACCOUNTS_SQL, {"accounts": accounts, "last_day": LAST_DAY.isoformat()})
@@ -236,10 +225,6 @@ def measure(
         if totalled != expected:
             raise RuntimeError(f"fct_transactions_monthly counts {totalled:,} rows, expected {expected:,}")
         return SizeResult(history_rows, days, day_rows, round(full, 1), round(day_run, 1), fct_rows, slowest)
-    finally:
-        if not keep:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{dbname}" with (force)')
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,27 @@ def ensure_database(url: str, dbname: str) -> None:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(dbname)))
 
 
+def drop_database(url: str, dbname: str) -> None:
+    """Drop database `dbname` on the server of `url` if it exists, closing its sessions."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+@contextmanager
+def scratch_database(server_url: str, dbname: str, *, keep: bool = False) -> Iterator[str]:
+    """A new, bootstrapped database `dbname` on the server of `server_url` (any left from an
+    earlier run is dropped first) for the block; its URL. Dropped afterwards unless `keep`."""
+    drop_database(server_url, dbname)
+    ensure_database(server_url, dbname)
+    url = with_database(server_url, dbname)
+    try:
+        bootstrap_schemas(url)
+        yield url
+    finally:
+        if not keep:
+            drop_database(server_url, dbname)
+
+
 def bootstrap_schemas(url: str) -> None:
     """Create the project's own schemas and `ops` tables; safe to run any number of times."""
     with psycopg.connect(url) as conn:
