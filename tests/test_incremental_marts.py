@@ -13,9 +13,10 @@ from datetime import date
 
 import psycopg
 import pytest
-from truelayer_landing import at, dbt, land_account, land_day, scratch_database, window_vars
+from truelayer_landing import at, dbt, land_account, land_day, window_vars
 
 from resources.categories import set_category_override
+from resources.warehouse.database import scratch_database
 
 ACCOUNT = "acc-monthly-totals"
 JAN, FEB, MAR_2, MAR_9, MAR_16 = (

@@ -19,9 +19,10 @@ from truelayer_landing import (
     dbt,
     land_account,
     land_day,
-    scratch_database,
     window_vars,
 )
+
+from resources.warehouse.database import scratch_database
 
 DAY_2, DAY_3 = date(2026, 3, 9), date(2026, 3, 16)
 STAGED = (

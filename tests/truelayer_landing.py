@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,23 +14,11 @@ import psycopg
 
 from pipelines.partitions import booking_window
 from pipelines.transform.project import DBT_PROJECT_DIR
-from resources.warehouse.database import bootstrap_schemas, dbt_env, ensure_database, with_database
+from resources.warehouse.database import dbt_env
 from resources.warehouse.loader import RawRecord, ReplaceScope, land
 
 ACCOUNT = "acc-restaging"
 DAY_1 = date(2026, 3, 2)
-
-
-@contextmanager
-def scratch_database(server_url: str, name: str) -> Iterator[str]:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-    ensure_database(server_url, name)
-    scratch = with_database(server_url, name)
-    bootstrap_schemas(scratch)
-    yield scratch
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def transaction(txn_id: str, day: date, amount: str, description: str) -> str:
