@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import psycopg
 
+from sandbox.company_ledger import CompanyBooks
 from sandbox.model import Account
 from sandbox.world import World
 
@@ -207,4 +208,103 @@ def score_transfers(database_url: str, world: World, start: dt.date, end: dt.dat
             predicted.add((out, into))
     return TransferScore(
         predicted=len(predicted), correct=len(predicted & expected), expected=len(expected), unjudged=unjudged
+    )
+
+
+# -- reconciliation ------------------------------------------------------------------------------
+
+RECON_PRECISION_TARGET = 0.995
+RECON_RECALL_TARGET = 0.99
+
+
+@dataclass(frozen=True)
+class ReconScore:
+    """Match links (bank line, counterpart) in recon_matches against the world's, and the
+    exceptions the books' noise must raise against recon_exceptions."""
+
+    predicted: int
+    correct: int
+    expected: int
+    # counterpart key -> (expected world ids, predicted world ids) where they differ
+    wrong: dict[str, tuple[frozenset[str], frozenset[str]]]
+    exceptions_expected: int
+    exceptions_found: int  # expected exceptions present with the expected reason
+    # item -> (expected reason, reasons found) for every expected exception not found as expected
+    exceptions_missed: dict[str, tuple[str, tuple[str, ...]]]
+    # exceptions raised on items the key expects to match: item -> reason
+    exceptions_unexpected: dict[str, str]
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.expected if self.expected else 0.0
+
+
+def score_recon(
+    database_url: str, world: World, books: CompanyBooks, start: dt.date, end: dt.date
+) -> ReconScore:
+    """Score recon_matches and recon_exceptions for bank lines booked in [start, end): the books'
+    answer key for ledger entries, the world's settlement key for Razorpay settlements."""
+    to_world = fct_to_world(database_url, world, start, end)
+    expected: dict[str, set[str]] = defaultdict(set)
+    for entry_id, world_ids in books.settles.items():
+        expected[f"ledger:{entry_id}"].update(world_ids)
+    for world_id, settlement in world.settlement_answer_key(start, end).items():
+        expected[f"razorpay:{settlement.settlement_id}"].add(world_id)
+    in_window = set(to_world.values())
+    predicted: dict[str, set[str]] = defaultdict(set)
+    for counterpart_key, transaction_key in _rows(
+        database_url, "select counterpart_key, transaction_key from marts.recon_matches"
+    ):
+        world_id = to_world.get(transaction_key)
+        if world_id is not None:
+            predicted[counterpart_key].add(world_id)
+    expected_links = {(c, w) for c, ws in expected.items() for w in ws if w in in_window}
+    predicted_links = {(c, w) for c, ws in predicted.items() for w in ws}
+    wrong = {
+        key: (
+            frozenset(w for w in expected.get(key, ()) if w in in_window),
+            frozenset(predicted.get(key, ())),
+        )
+        for key in {c for c, _ in expected_links ^ predicted_links}
+    }
+
+    found: dict[str, list[str]] = defaultdict(list)
+    for item_kind, item_key, reason, related_key in _rows(
+        database_url, "select item_kind, item_key, reason, related_key from marts.recon_exceptions"
+    ):
+        if item_kind == "bank_line":
+            if item_key in to_world:
+                found[to_world[item_key]].append(reason)
+        elif item_kind == "ledger_entry":
+            found[item_key].append(reason)
+            # A mismatch names the bank line carrying the entry's reference: it is that line's too.
+            if reason == "amount_mismatch" and related_key in to_world:
+                found[to_world[related_key]].append(reason)
+    entry_ids = {entry.entry_id for entry in books.entries}
+    expected_exceptions = {
+        item: reason for item, reason in books.exceptions.items() if item in entry_ids or item in in_window
+    }
+    missed = {
+        item: (reason, tuple(found.get(item, ())))
+        for item, reason in expected_exceptions.items()
+        if reason not in found.get(item, ())
+    }
+    unexpected = {
+        item: ",".join(reasons)
+        for item, reasons in found.items()
+        if item not in expected_exceptions and (item in entry_ids or item in in_window)
+    }
+    return ReconScore(
+        predicted=len(predicted_links),
+        correct=len(predicted_links & expected_links),
+        expected=len(expected_links),
+        wrong=wrong,
+        exceptions_expected=len(expected_exceptions),
+        exceptions_found=len(expected_exceptions) - len(missed),
+        exceptions_missed=missed,
+        exceptions_unexpected=unexpected,
     )

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from resources.call_budget import CALL_BUDGET_DDL
 from resources.categories import CATEGORY_OVERRIDES_DDL, CATEGORY_PREDICTIONS_DDL
 from resources.files.ledger import FILE_LEDGER_DDL
+from resources.recon import RECON_DDL
 from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.loader import raw_table_ddl
 from resources.warehouse.quarantine import QUARANTINE_DDL
@@ -116,6 +117,7 @@ def bootstrap_schemas(url: str) -> None:
         conn.execute(FILE_LEDGER_DDL)
         conn.execute(CATEGORY_OVERRIDES_DDL)
         conn.execute(CATEGORY_PREDICTIONS_DDL)
+        conn.execute(RECON_DDL)
         for table in all_raw_tables():
             conn.execute(raw_table_ddl(table))
 

@@ -1,0 +1,53 @@
+-- The books' side: each ledger entry with the bankflow account it books against (by IBAN, else
+-- the bank's account number) and whether it is a second keying of an entry already there.
+with entries as (
+    select * from {{ ref('stg_ledger__entries') }}
+),
+
+accounts as (
+    select * from {{ ref('dim_accounts') }}
+),
+
+account_by_identifier as (
+    select upper(iban) as bank_account, account_key from accounts where iban is not null
+    union
+    select upper(provider_account_id), account_key from accounts where iban is null
+),
+
+-- The same document for the same amount on the same account entered twice: the first entry (by
+-- id) is the entry, the others are duplicates to be cleaned up in the books, never matched.
+ranked as (
+    select
+        entries.*,
+        row_number() over (
+            partition by entries.bank_account, upper(entries.document_number), entries.amount
+            order by entries.entry_id
+        ) as keying,
+        first_value(entries.entry_id) over (
+            partition by entries.bank_account, upper(entries.document_number), entries.amount
+            order by entries.entry_id
+        ) as first_entry_id
+    from entries
+),
+
+final as (
+    select
+        ranked.entry_id,
+        account_by_identifier.account_key,
+        ranked.bank_account,
+        ranked.entry_type,
+        ranked.document_number,
+        ranked.payment_reference,
+        {{ normalised_reference('ranked.payment_reference') }} as payment_reference_normalised,
+        ranked.counterparty_name,
+        {{ normalised_name('ranked.counterparty_name') }} as counterparty_name_normalised,
+        ranked.amount,
+        ranked.currency,
+        ranked.expected_date,
+        ranked.keying > 1 as is_duplicate,
+        case when ranked.keying > 1 then ranked.first_entry_id end as duplicate_of_entry_id
+    from ranked
+    left join account_by_identifier on account_by_identifier.bank_account = ranked.bank_account
+)
+
+select * from final

@@ -1,0 +1,281 @@
+-- Everything reconciliation could not tie out, one row per item and reason, with a key that is
+-- the same on every run (so a person's verdict from `bankflow recon resolve` stays attached):
+--   missing_in_bank       a ledger entry or a Razorpay settlement no bank line pays
+--   missing_in_ledger     a bank line on a reconciled account that no entry or settlement explains
+--   amount_mismatch       a ledger entry whose reference is on a bank line with another amount
+--   duplicate             a ledger entry keyed in twice (same account, document and amount)
+--   settlement_sum_break  a settlement whose recon items do not add up to its amount
+--   balance_break         an account day where the derived balance differs from the bank's report
+--   stale_pending         a payment pending for longer than var pending_booking_max_days
+with matched as (
+    select * from {{ ref('int_recon_matched') }}
+),
+
+candidates as (
+    select * from {{ ref('int_recon_candidates') }}
+),
+
+lines as (
+    select * from {{ ref('int_recon_bank_lines') }}
+),
+
+entries as (
+    select * from {{ ref('int_recon_ledger_entries') }}
+),
+
+settlements as (
+    select * from {{ ref('stg_razorpay__settlements') }}
+    where status = 'processed'
+),
+
+recon_items as (
+    select * from {{ ref('stg_razorpay__settlement_recon_items') }}
+),
+
+balances as (
+    select * from {{ ref('fct_account_balances_daily') }}
+),
+
+transactions as (
+    select * from {{ ref('fct_transactions') }}
+),
+
+resolutions as (
+    select * from {{ ref('stg_ops__recon_resolutions') }}
+),
+
+matched_lines as (
+    select distinct transaction_key from matched
+),
+
+matched_counterparts as (
+    select distinct counterpart_key from matched
+),
+
+-- Where the gateway pays out: the account most settlements matched on (for exceptions of
+-- settlements no bank line pays).
+settlement_account as (
+    select account_key
+    from matched
+    where counterpart_kind = 'settlement'
+    group by account_key
+    order by count(*) desc, account_key
+    limit 1
+),
+
+-- Accounts reconciled against the books or the gateway, from the first day the books cover.
+reconciled_accounts as (
+    select account_key, min(expected_date) as reconciled_from
+    from entries
+    where account_key is not null
+    group by account_key
+    union all
+    select matched.account_key, min(lines.booking_date)
+    from matched
+    inner join lines on lines.transaction_key = matched.transaction_key
+    where matched.counterpart_kind = 'settlement'
+        and matched.account_key not in (select account_key from entries where account_key is not null)
+    group by matched.account_key
+),
+
+open_entries as (
+    select entries.*
+    from entries
+    where not entries.is_duplicate
+        and 'ledger:' || entries.entry_id not in (select counterpart_key from matched_counterparts)
+),
+
+-- An open entry whose reference sits on an open bank line with another amount: the closest one.
+mismatches as (
+    select distinct on (candidates.counterpart_key)
+        candidates.counterpart_key,
+        candidates.transaction_key,
+        candidates.bank_amount,
+        candidates.counterpart_amount,
+        candidates.explanation
+    from candidates
+    where not candidates.within_tolerance
+        and candidates.counterpart_kind = 'ledger'
+        and candidates.transaction_key not in (select transaction_key from matched_lines)
+        and candidates.counterpart_key in (select 'ledger:' || entry_id from open_entries)
+    order by candidates.counterpart_key, candidates.priority, abs(candidates.amount_difference), candidates.transaction_key
+),
+
+ledger_exceptions as (
+    select
+        case when mismatches.counterpart_key is not null then 'amount_mismatch' else 'missing_in_bank' end as reason,
+        'ledger_entry' as item_kind,
+        open_entries.entry_id as item_key,
+        open_entries.account_key,
+        open_entries.expected_date as item_date,
+        open_entries.amount,
+        open_entries.currency,
+        mismatches.transaction_key as related_key,
+        case
+            when mismatches.counterpart_key is not null
+                then open_entries.entry_type || ' ' || open_entries.document_number || ' expects '
+                    || open_entries.amount || ' ' || open_entries.currency || ' but the bank line carrying its reference has '
+                    || mismatches.bank_amount
+            when open_entries.account_key is null
+                then open_entries.entry_type || ' ' || open_entries.document_number || ' books against account '
+                    || open_entries.bank_account || ', which no connected source reports'
+            else open_entries.entry_type || ' ' || open_entries.document_number || ' of '
+                || open_entries.counterparty_name || ' for ' || open_entries.amount || ' ' || open_entries.currency
+                || ' expected on ' || open_entries.expected_date || ': no bank line pays it'
+        end as details
+    from open_entries
+    left join mismatches on mismatches.counterpart_key = 'ledger:' || open_entries.entry_id
+),
+
+duplicate_exceptions as (
+    select
+        'duplicate' as reason,
+        'ledger_entry' as item_kind,
+        entry_id as item_key,
+        account_key,
+        expected_date as item_date,
+        amount,
+        currency,
+        duplicate_of_entry_id as related_key,
+        entry_type || ' ' || document_number || ' for ' || amount || ' ' || currency
+            || ' is keyed in twice: ' || duplicate_of_entry_id || ' is the one reconciled' as details
+    from entries
+    where is_duplicate
+),
+
+bank_exceptions as (
+    select
+        'missing_in_ledger' as reason,
+        'bank_line' as item_kind,
+        lines.transaction_key as item_key,
+        lines.account_key,
+        lines.booking_date as item_date,
+        lines.amount,
+        lines.currency,
+        cast(null as text) as related_key,
+        'bank line ' || coalesce(lines.description, '') || ' for ' || lines.amount || ' ' || lines.currency
+            || ' on ' || lines.booking_date || ': no ledger entry or settlement explains it' as details
+    from lines
+    inner join reconciled_accounts on reconciled_accounts.account_key = lines.account_key
+    where lines.booking_date >= reconciled_accounts.reconciled_from
+        and lines.transaction_key not in (select transaction_key from matched_lines)
+        and lines.transaction_key not in (select transaction_key from mismatches)
+),
+
+settlement_sums as (
+    select settlement_id, sum(net_amount) as items_net, count(*) as item_count
+    from recon_items
+    group by settlement_id
+),
+
+settlement_exceptions as (
+    select
+        'missing_in_bank' as reason,
+        'settlement' as item_kind,
+        settlements.settlement_id as item_key,
+        (select account_key from settlement_account) as account_key,
+        settlements.created_date as item_date,
+        settlements.amount,
+        settlements.currency,
+        settlements.utr as related_key,
+        'Razorpay settlement ' || settlements.settlement_id || ' of ' || settlements.amount || ' '
+            || settlements.currency || ' (UTR ' || coalesce(settlements.utr, 'none') || ') on '
+            || settlements.created_date || ': no bank credit carries it' as details
+    from settlements
+    where 'razorpay:' || settlements.settlement_id not in (select counterpart_key from matched_counterparts)
+    union all
+    select
+        'settlement_sum_break',
+        'settlement',
+        settlements.settlement_id,
+        (select account_key from settlement_account),
+        settlements.created_date,
+        settlements.amount - coalesce(settlement_sums.items_net, 0),
+        settlements.currency,
+        settlements.utr,
+        'Razorpay settlement ' || settlements.settlement_id || ' pays ' || settlements.amount || ' but its '
+            || coalesce(settlement_sums.item_count, 0) || ' recon items net '
+            || coalesce(settlement_sums.items_net, 0) || ' (credit - debit, fees and tax taken)'
+    from settlements
+    left join settlement_sums on settlement_sums.settlement_id = settlements.settlement_id
+    where settlement_sums.items_net is distinct from settlements.amount
+),
+
+balance_exceptions as (
+    select
+        'balance_break' as reason,
+        'account_day' as item_kind,
+        account_key || ':' || balance_date as item_key,
+        account_key,
+        balance_date as item_date,
+        balance_difference as amount,
+        currency,
+        reported_source as related_key,
+        'on ' || balance_date || ' the bank reports ' || reported_balance || ' ' || currency
+            || ' but the bookings bankflow holds give ' || derived_balance || ': ' || balance_difference
+            || ' unexplained' as details
+    from balances
+    where balance_difference <> 0
+),
+
+stale_pending as (
+    select
+        'stale_pending' as reason,
+        'bank_line' as item_kind,
+        transaction_key as item_key,
+        account_key,
+        booking_date as item_date,
+        amount,
+        currency,
+        cast(null as text) as related_key,
+        'pending since ' || booking_date || ' (' || coalesce(description, '') || '), longer than the '
+            || {{ var('pending_booking_max_days') }} || ' days a payment takes to book' as details
+    from transactions
+    where status = 'pending' and booking_date < current_date - {{ var('pending_booking_max_days') }}
+),
+
+all_exceptions as (
+    select * from ledger_exceptions
+    union all
+    select * from duplicate_exceptions
+    union all
+    select * from bank_exceptions
+    union all
+    select * from settlement_exceptions
+    union all
+    select * from balance_exceptions
+    union all
+    select * from stale_pending
+),
+
+final as (
+    select
+        {{ surrogate_key(['all_exceptions.reason', 'all_exceptions.item_kind', 'all_exceptions.item_key']) }}
+            as exception_key,
+        all_exceptions.reason,
+        all_exceptions.item_kind,
+        all_exceptions.item_key,
+        all_exceptions.account_key,
+        all_exceptions.item_date,
+        all_exceptions.amount,
+        all_exceptions.currency,
+        all_exceptions.related_key,
+        all_exceptions.details,
+        greatest(current_date - all_exceptions.item_date, 0) as age_days,
+        case
+            when current_date - all_exceptions.item_date <= 2 then '0-2 days'
+            when current_date - all_exceptions.item_date <= 7 then '3-7 days'
+            when current_date - all_exceptions.item_date <= 30 then '8-30 days'
+            else 'over 30 days'
+        end as age_bucket,
+        resolutions.resolution_status,
+        resolutions.resolution_note,
+        resolutions.resolved_at,
+        resolutions.exception_key is null as is_open
+    from all_exceptions
+    left join resolutions
+        on resolutions.exception_key
+        = {{ surrogate_key(['all_exceptions.reason', 'all_exceptions.item_kind', 'all_exceptions.item_key']) }}
+)
+
+select * from final
