@@ -25,11 +25,13 @@ from bankflow_cli.provider_config import (
     truelayer_config,
 )
 from bankflow_cli.runtime import ensure_secret_key, prepare_runtime
+from pipelines.partitions import LOOKBACK_DAYS
 from resources.call_budget import CallBudget
 from resources.providers.rest_bank_config import RestBank, configured_rest_banks
 from resources.settings import load_settings
 from resources.vault import TokenVault
 from resources.warehouse.raw_tables import all_raw_tables
+from sandbox.company_ledger import company_books, write_books
 from sandbox.server import Sandbox
 from sandbox.sftp_drop import DROP_USER, SandboxDrop
 
@@ -41,6 +43,9 @@ MODEL_TABLES = (
     ("marts", "fct_balances"),
     ("marts", "dim_accounts"),
     ("ops", "file_ledger"),
+    ("ledger", "entries"),
+    ("marts", "recon_matches"),
+    ("marts", "recon_exceptions"),
 )
 
 
@@ -75,6 +80,11 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
 
         today = datetime.now(UTC).date()
         first = today - timedelta(days=days - 1)
+        # The companies' accounting export, for the days the run fetches: what reconciliation
+        # matches the bank lines and Razorpay settlements against.
+        books = company_books(sandbox.world, first - timedelta(days=LOOKBACK_DAYS), today + timedelta(days=1))
+        entries = write_books(runtime.database_url, books.entries)
+        console.print(f"Company ledger (Northwind, Kaveri): {entries} entries in ledger.entries")
         log_path = runtime.home / "logs" / "demo.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         # Statement files of yesterday and before: a bank drops a day's file the next morning.
@@ -94,6 +104,7 @@ def run_demo(console: Console, *, days: int, seed: int) -> bool:
         counts = layer_counts(runtime.database_url)
 
     print_summary(console, counts, checks, success)
+    print_recon_summary(console, runtime.database_url)
     return success and not checks.failed
 
 
@@ -306,6 +317,35 @@ def layer_counts(database_url: str) -> list[tuple[str, int | None]]:
             ).fetchall()
             counts += [(f"  fct_transactions from {source}", count) for source, count in by_source]
     return counts
+
+
+def print_recon_summary(console: Console, database_url: str) -> None:
+    """What reconciliation tied out and what is left open, by rule and by reason."""
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("select to_regclass('marts.recon_summary')").fetchone()[0] is None:
+            return
+        matches = conn.execute(
+            "select rule_id, count(distinct match_key), count(*) from marts.recon_matches group by 1 order by 1"
+        ).fetchall()
+        exceptions = conn.execute(
+            "select reason, count(*) from marts.recon_exceptions where is_open group by 1 order by 1"
+        ).fetchall()
+        lines, matched = conn.execute(
+            "select coalesce(sum(bank_lines), 0), coalesce(sum(matched_lines), 0) from marts.recon_summary"
+        ).fetchone()
+    table = Table(title="Reconciliation")
+    table.add_column("matched by rule / open exception")
+    table.add_column("count", justify="right")
+    for rule, match_count, pairs in matches:
+        table.add_row(rule, f"{match_count:,} matches ({pairs:,} pairs)")
+    for reason, count in exceptions:
+        table.add_row(f"[yellow]{reason}[/]", f"{count:,}")
+    console.print(table)
+    rate = f"{matched / lines:.1%}" if lines else "n/a"
+    console.print(
+        f"Bank lines on reconciled accounts: {lines:,}, matched {matched:,} ({rate}); "
+        "see marts.recon_exceptions, `bankflow recon resolve|unmatch|backtest`."
+    )
 
 
 def print_summary(

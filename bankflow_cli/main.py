@@ -29,6 +29,10 @@ rules_app = typer.Typer(
     help="Categorisation rules (dbt_project/seeds/category_rules.csv).", no_args_is_help=True
 )
 app.add_typer(rules_app, name="rules")
+recon_app = typer.Typer(
+    help="Reconciliation: bank lines vs Razorpay settlements and the company ledger.", no_args_is_help=True
+)
+app.add_typer(recon_app, name="recon")
 console = Console()
 
 
@@ -306,6 +310,68 @@ def rules_backtest(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     print_backtest(console, result, str(rules))
+
+
+DEFAULT_RECON_RULES_FILE = PROJECT_ROOT / "dbt_project" / "seeds" / "recon_rules.csv"
+
+
+@recon_app.command("unmatch")
+def recon_unmatch(
+    match_key: str = typer.Argument(..., help="recon_matches.match_key of the match to undo."),
+    note: str | None = typer.Option(None, help="Why, in your words."),
+) -> None:
+    """Undo a match for good: its pairs are never matched again (applied on the next run)."""
+    from resources.recon import UnknownReconItem, unmatch
+
+    runtime = prepare_runtime(load_settings())
+    try:
+        pairs = unmatch(runtime.database_url, match_key, note)
+    except UnknownReconItem as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"Match {match_key} undone ({pairs} pair(s) rejected); the marts show it on the next run.")
+
+
+@recon_app.command("resolve")
+def recon_resolve(
+    exception_key: str = typer.Argument(..., help="recon_exceptions.exception_key."),
+    note: str = typer.Option(..., help="What was done, or why it is fine."),
+    accept: bool = typer.Option(False, "--accept", help="Accept it as known and fine rather than resolved."),
+) -> None:
+    """Record your verdict on an exception; it stays attached across reruns."""
+    from resources.recon import UnknownReconItem, resolve
+
+    runtime = prepare_runtime(load_settings())
+    try:
+        resolve(runtime.database_url, exception_key, note, "accepted" if accept else "resolved")
+    except (UnknownReconItem, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"Exception {exception_key} {'accepted' if accept else 'resolved'}.")
+
+
+@recon_app.command("backtest")
+def recon_backtest(
+    rules: Annotated[
+        Path,
+        typer.Option(
+            exists=True, dir_okay=False, help="The changed rules CSV (the recon_rules seed's columns)."
+        ),
+    ] = DEFAULT_RECON_RULES_FILE,
+) -> None:
+    """Show the matches a rules file would add and remove over history; applies nothing."""
+    from bankflow_cli.recon import print_recon_backtest
+    from resources.recon_backtest import InvalidReconRules, backtest_recon_rules, read_recon_rules
+
+    runtime = prepare_runtime(load_settings())
+    try:
+        result = backtest_recon_rules(
+            runtime.database_url, read_recon_rules(rules), PROJECT_ROOT / "dbt_project"
+        )
+    except InvalidReconRules as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    print_recon_backtest(console, result, str(rules))
 
 
 @sandbox_app.command("serve")

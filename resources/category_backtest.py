@@ -15,8 +15,6 @@ is not retrained: a row the new rules leave undecided keeps its current predicti
 from __future__ import annotations
 
 import csv
-import json
-import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +22,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from resources.warehouse.database import dbt_connection
+from resources.warehouse.dbt_compile import compile_models
 
 MODEL = "int_transactions_categorised"
 LAYERS_MODEL = "int_transactions_rule_categorised"
@@ -130,46 +128,16 @@ def compiled_models_sql(
     """The categorisation models' SQL, by model name, compiled against `rules_relation` instead of
     the rules seed, `matches_relation` instead of the kept layers 2-4 lookups and `layers_relation`
     instead of the layers 1-4 view (one dbt call for the three)."""
-    from dbt.cli.main import dbtRunner
-
-    with tempfile.TemporaryDirectory() as scratch, dbt_connection(database_url):
-        # A private target and log path: other dbt processes may be using the project's own.
-        result = dbtRunner().invoke(
-            [
-                "compile",
-                "--select",
-                MATCHES_MODEL,
-                LAYERS_MODEL,
-                MODEL,
-                "--vars",
-                json.dumps(
-                    {
-                        "category_rules_relation": rules_relation,
-                        "category_matches_relation": matches_relation,
-                        "category_layers_relation": layers_relation,
-                    }
-                ),
-                "--project-dir",
-                str(project_dir),
-                "--profiles-dir",
-                str(project_dir),
-                "--target-path",
-                str(Path(scratch) / "target"),
-                "--log-path",
-                str(Path(scratch) / "logs"),
-                "--quiet",
-            ]
-        )
-    if not result.success or not result.result:
-        raise RuntimeError(
-            f"dbt could not compile {MATCHES_MODEL}, {LAYERS_MODEL} and {MODEL}: {result.exception}"
-        )
-    compiled = {
-        r.node.name: r.node.compiled_code
-        for r in result.result.results
-        if r.node.name in (MATCHES_MODEL, LAYERS_MODEL, MODEL)
-    }
-    return compiled
+    return compile_models(
+        project_dir,
+        database_url,
+        (MATCHES_MODEL, LAYERS_MODEL, MODEL),
+        {
+            "category_rules_relation": rules_relation,
+            "category_matches_relation": matches_relation,
+            "category_layers_relation": layers_relation,
+        },
+    )
 
 
 def backtest_rules(database_url: str, rules: list[Rule], project_dir: Path) -> BacktestResult:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from cli_runs import bankflow_command
 from pipeline_runs import fetched_days, rows
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from bankflow_cli.main import app
 from resources.category_backtest import InvalidRules, backtest_rules, read_rules
 from sandbox.answer_key import categorised_vs_true, precision_recall
 from sandbox.model import TRUE_CATEGORIES
@@ -115,22 +115,9 @@ def test_quality_mart_adds_up(run: dg.ExecuteInProcessResult, database_url: str)
         assert layers_add_up is True
 
 
-EXPORTED_BY_PREPARE_RUNTIME = ("BANKFLOW_HOME", "BANKFLOW_DAGSTER_DATABASE_URL", "DAGSTER_HOME")
-
-
 @pytest.fixture
 def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
-    """Run `bankflow ...` on the test database as a fresh process would: prepare_runtime exports
-    variables (a SQLAlchemy Dagster URL among them) that a second command must not read back as
-    settings; all are restored after the test."""
-    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
-
-    def invoke(*args: str) -> Result:
-        for name in EXPORTED_BY_PREPARE_RUNTIME:
-            monkeypatch.delenv(name, raising=False)
-        return CliRunner().invoke(app, list(args))
-
-    return invoke
+    return bankflow_command(database_url, monkeypatch)
 
 
 def _categorised(database_url: str, transaction_key: str) -> tuple[str, str | None, str | None]:

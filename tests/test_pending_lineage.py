@@ -22,10 +22,10 @@ from decimal import Decimal
 
 import dagster as dg
 import pytest
+from cli_runs import bankflow_command
 from pipeline_runs import rows, run_window
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from bankflow_cli.main import app
 from resources.categories import set_category_override
 from sandbox.answer_key import world_account_ids
 from sandbox.model import Account
@@ -44,7 +44,6 @@ NO_PENDING = frozenset({"fibank"})
 MAX_DAYS_BACK = 20
 # Categories no layer would give a card payment, so only a carried override explains them.
 OVERRIDE_CATEGORIES = ("rent", "interest")
-EXPORTED_BY_PREPARE_RUNTIME = ("BANKFLOW_HOME", "BANKFLOW_DAGSTER_DATABASE_URL", "DAGSTER_HOME")
 
 # (world account, day, amount, text) -> the world payment's id
 PaymentKey = tuple[str, dt.date, Decimal, str]
@@ -132,16 +131,8 @@ class TwoDays:
 
 @pytest.fixture(scope="module")
 def cli(database_url: str) -> Iterator[Callable[..., Result]]:
-    """`bankflow ...` on the test database as a fresh process would run it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BANKFLOW_DATABASE_URL", database_url)
-
-        def invoke(*args: str) -> Result:
-            for name in EXPORTED_BY_PREPARE_RUNTIME:
-                patch.delenv(name, raising=False)
-            return CliRunner().invoke(app, list(args))
-
-        yield invoke
+        yield bankflow_command(database_url, patch)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,207 @@
+"""What a changed reconciliation rules file would do to the matches, before it is applied
+(`bankflow recon backtest`).
+
+The pipeline's own models decide: int_recon_candidates and int_recon_matched are compiled with
+dbt vars pointing them at the new rules (a temporary table) and at the candidates under those
+rules (a temporary view), and the result is compared with marts.recon_matches pair by pair.
+Nothing is written: the temporary relations belong to this session and are dropped with it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from resources.warehouse.dbt_compile import compile_models
+
+CANDIDATES_MODEL = "int_recon_candidates"
+MATCHED_MODEL = "int_recon_matched"
+RULES_TABLE = "backtest_recon_rules"
+CANDIDATES_VIEW = "backtest_recon_candidates"
+RULE_COLUMNS = (
+    "rule_id",
+    "priority",
+    "side",
+    "method",
+    "amount_tolerance",
+    "date_window_days",
+    "min_name_similarity",
+    "enabled",
+    "description",
+)
+SIDES = frozenset({"settlement", "ledger"})
+METHODS = frozenset(
+    {"reference_exact", "reference_normalised", "amount_date_name", "amount_date_unique", "many_to_one"}
+)
+_TRUE, _FALSE = frozenset({"true", "t", "yes", "1"}), frozenset({"false", "f", "no", "0"})
+
+
+class InvalidReconRules(ValueError):
+    """The rules file cannot be used: the message names the line and the problem."""
+
+
+@dataclass(frozen=True)
+class ReconRule:
+    rule_id: str
+    priority: int
+    side: str
+    method: str
+    amount_tolerance: Decimal
+    date_window_days: int
+    min_name_similarity: Decimal | None
+    enabled: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class PairChange:
+    """One (bank line, counterpart) pair the new rules add or remove, or match by another rule."""
+
+    transaction_key: str
+    counterpart_key: str
+    rule_before: str | None
+    rule_after: str | None
+    amount: Decimal
+    currency: str
+
+
+@dataclass
+class ReconBacktest:
+    pairs_before: int
+    pairs_after: int
+    added: list[PairChange] = field(default_factory=list)
+    removed: list[PairChange] = field(default_factory=list)
+    rule_changed: list[PairChange] = field(default_factory=list)
+    per_rule_before: dict[str, int] = field(default_factory=dict)
+    per_rule_after: dict[str, int] = field(default_factory=dict)
+
+
+def read_recon_rules(path: Path) -> list[ReconRule]:
+    """Parse and check a rules CSV (the recon_rules seed's columns)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in RULE_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise InvalidReconRules(f"{path}: missing columns {', '.join(missing)}")
+        rules = [_rule(path, number, row) for number, row in enumerate(reader, start=2)]
+    for attribute in ("rule_id", "priority"):
+        counts = Counter(getattr(rule, attribute) for rule in rules)
+        repeated = sorted(str(value) for value, count in counts.items() if count > 1)
+        if repeated:
+            raise InvalidReconRules(f"{path}: {attribute} must be unique, repeated: {', '.join(repeated)}")
+    return rules
+
+
+def _rule(path: Path, line: int, row: dict[str, str]) -> ReconRule:
+    def fail(problem: str) -> InvalidReconRules:
+        return InvalidReconRules(f"{path}:{line}: {problem}")
+
+    values = {key: (value or "").strip() for key, value in row.items() if key}
+    if not values["rule_id"]:
+        raise fail("rule_id is empty")
+    if values["side"] not in SIDES:
+        raise fail(f"side {values['side']!r} is not one of {', '.join(sorted(SIDES))}")
+    if values["method"] not in METHODS:
+        raise fail(f"method {values['method']!r} is not one of {', '.join(sorted(METHODS))}")
+    if values["method"] == "many_to_one" and values["side"] != "ledger":
+        raise fail("many_to_one matches ledger entries only")
+    enabled = values["enabled"].lower()
+    if enabled not in _TRUE | _FALSE:
+        raise fail(f"enabled {values['enabled']!r} is not true or false")
+    try:
+        priority, window = int(values["priority"]), int(values["date_window_days"])
+        tolerance = Decimal(values["amount_tolerance"])
+        similarity = Decimal(values["min_name_similarity"]) if values["min_name_similarity"] else None
+    except (ValueError, InvalidOperation):
+        raise fail(
+            "priority and date_window_days must be integers, the tolerance and similarity numbers"
+        ) from None
+    if tolerance < 0 or window < 0 or (similarity is not None and not 0 <= similarity <= 1):
+        raise fail("tolerance and window must be >= 0, the similarity between 0 and 1")
+    if values["method"] == "amount_date_name" and similarity is None:
+        raise fail("amount_date_name needs min_name_similarity")
+    return ReconRule(
+        rule_id=values["rule_id"],
+        priority=priority,
+        side=values["side"],
+        method=values["method"],
+        amount_tolerance=tolerance,
+        date_window_days=window,
+        min_name_similarity=similarity,
+        enabled=enabled in _TRUE,
+        description=values["description"],
+    )
+
+
+def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir: Path) -> ReconBacktest:
+    """The matches under `rules` against marts.recon_matches, over all the history the marts hold."""
+    compiled = compile_models(
+        project_dir,
+        database_url,
+        (CANDIDATES_MODEL, MATCHED_MODEL),
+        {
+            "recon_rules_relation": f"pg_temp.{RULES_TABLE}",
+            "recon_candidates_relation": f"pg_temp.{CANDIDATES_VIEW}",
+        },
+    )
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("select to_regclass('marts.recon_matches')").fetchone()[0] is None:
+            raise InvalidReconRules("marts.recon_matches does not exist yet: run the pipeline first")
+        conn.execute(
+            sql.SQL(
+                "create temporary table {} (rule_id text, priority integer, side text, method text,"
+                " amount_tolerance numeric(18, 2), date_window_days integer, min_name_similarity numeric(4, 3),"
+                " enabled boolean, description text) on commit drop"
+            ).format(sql.Identifier(RULES_TABLE))
+        )
+        with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(RULES_TABLE))) as copy:
+            for rule in rules:
+                copy.write_row([getattr(rule, column) for column in RULE_COLUMNS])
+        conn.execute(
+            sql.SQL("create temporary view {} as {}").format(
+                sql.Identifier(CANDIDATES_VIEW), sql.SQL(compiled[CANDIDATES_MODEL])
+            )
+        )
+        after = _pairs(conn, sql.SQL(compiled[MATCHED_MODEL]))
+        before = _pairs(conn, sql.SQL("select * from marts.recon_matches"))
+        # Before the commit drops the rules table under it.
+        conn.execute(sql.SQL("drop view {}").format(sql.Identifier(CANDIDATES_VIEW)))
+    return _compare(before, after)
+
+
+def _pairs(
+    conn: psycopg.Connection, matches: sql.Composable
+) -> dict[tuple[str, str], tuple[str, Decimal, str]]:
+    query = sql.SQL(
+        "select transaction_key, counterpart_key, rule_id, bank_amount, currency from ({}) as matches"
+    ).format(matches)
+    return {(t, c): (rule, amount, currency) for t, c, rule, amount, currency in conn.execute(query)}
+
+
+def _compare(
+    before: dict[tuple[str, str], tuple[str, Decimal, str]],
+    after: dict[tuple[str, str], tuple[str, Decimal, str]],
+) -> ReconBacktest:
+    result = ReconBacktest(
+        pairs_before=len(before),
+        pairs_after=len(after),
+        per_rule_before=dict(sorted(Counter(rule for rule, _, _ in before.values()).items())),
+        per_rule_after=dict(sorted(Counter(rule for rule, _, _ in after.values()).items())),
+    )
+    for pair in sorted(before.keys() | after.keys()):
+        old, new = before.get(pair), after.get(pair)
+        amount, currency = (new or old)[1], (new or old)[2]  # type: ignore[index]
+        change = PairChange(pair[0], pair[1], old and old[0], new and new[0], amount, currency)
+        if old is None:
+            result.added.append(change)
+        elif new is None:
+            result.removed.append(change)
+        elif old[0] != new[0]:
+            result.rule_changed.append(change)
+    return result
