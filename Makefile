@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy clean
+.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy bench-recon clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -85,6 +85,9 @@ bench-dbt: setup
 
 bench-accuracy: setup
 	$(VENV)/bin/python -m bench.accuracy
+
+bench-recon: setup
+	$(VENV)/bin/python -m bench.recon
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

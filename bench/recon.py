@@ -59,6 +59,8 @@ MIN_MATCHED_SHARE = 0.9
 
 # The recon models' inputs from the rest of the pipeline, reduced to the columns they read.
 INPUTS_SQL = """
+create schema if not exists marts;
+create schema if not exists staging;
 create table marts.dim_accounts (account_key text primary key, iban text, provider_account_id text);
 create table marts.fct_transactions (
     transaction_key text primary key, account_key text, source text, status text, booking_date date,
@@ -161,10 +163,10 @@ class MemorySampler(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak_bytes = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             total = 0
             for process in psutil.process_iter(["name"]):
                 if "postgres" not in (process.info["name"] or ""):
@@ -174,10 +176,10 @@ class MemorySampler(threading.Thread):
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
             self.peak_bytes = max(self.peak_bytes, total)
-            self._stop.wait(0.2)
+            self._done.wait(0.2)
 
     def stop(self) -> float:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak_bytes / 2**20
 

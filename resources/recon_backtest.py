@@ -1,9 +1,10 @@
 """What a changed reconciliation rules file would do to the matches, before it is applied
 (`bankflow recon backtest`).
 
-The pipeline's own models decide: int_recon_candidates and int_recon_matched are compiled with
-dbt vars pointing them at the new rules (a temporary table) and at the candidates under those
-rules (a temporary view), and the result is compared with marts.recon_matches pair by pair.
+The pipeline's own models decide: int_recon_reference_candidates, int_recon_candidates and
+int_recon_matched are compiled with dbt vars pointing them at the new rules and at the candidates
+under those rules (temporary tables), and the result is compared with marts.recon_matches pair by
+pair.
 Nothing is written: the temporary relations belong to this session and are dropped with it.
 """
 
@@ -20,10 +21,12 @@ from psycopg import sql
 
 from resources.warehouse.dbt_compile import compile_models
 
+REFERENCE_CANDIDATES_MODEL = "int_recon_reference_candidates"
 CANDIDATES_MODEL = "int_recon_candidates"
 MATCHED_MODEL = "int_recon_matched"
 RULES_TABLE = "backtest_recon_rules"
-CANDIDATES_VIEW = "backtest_recon_candidates"
+REFERENCE_CANDIDATES_TABLE = "backtest_recon_reference_candidates"
+CANDIDATES_TABLE = "backtest_recon_candidates"
 RULE_COLUMNS = (
     "rule_id",
     "priority",
@@ -144,10 +147,11 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
     compiled = compile_models(
         project_dir,
         database_url,
-        (CANDIDATES_MODEL, MATCHED_MODEL),
+        (REFERENCE_CANDIDATES_MODEL, CANDIDATES_MODEL, MATCHED_MODEL),
         {
             "recon_rules_relation": f"pg_temp.{RULES_TABLE}",
-            "recon_candidates_relation": f"pg_temp.{CANDIDATES_VIEW}",
+            "recon_reference_candidates_relation": f"pg_temp.{REFERENCE_CANDIDATES_TABLE}",
+            "recon_candidates_relation": f"pg_temp.{CANDIDATES_TABLE}",
         },
     )
     with psycopg.connect(database_url) as conn:
@@ -163,15 +167,19 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
         with conn.cursor().copy(sql.SQL("copy {} from stdin").format(sql.Identifier(RULES_TABLE))) as copy:
             for rule in rules:
                 copy.write_row([getattr(rule, column) for column in RULE_COLUMNS])
-        conn.execute(
-            sql.SQL("create temporary view {} as {}").format(
-                sql.Identifier(CANDIDATES_VIEW), sql.SQL(compiled[CANDIDATES_MODEL])
+        # Each step as a temporary table (analyzed, as the pipeline's tables are) for the next.
+        for model, table in (
+            (REFERENCE_CANDIDATES_MODEL, REFERENCE_CANDIDATES_TABLE),
+            (CANDIDATES_MODEL, CANDIDATES_TABLE),
+        ):
+            conn.execute(
+                sql.SQL("create temporary table {} on commit drop as {}").format(
+                    sql.Identifier(table), sql.SQL(compiled[model])
+                )
             )
-        )
+            conn.execute(sql.SQL("analyze {}").format(sql.Identifier(table)))
         after = _pairs(conn, sql.SQL(compiled[MATCHED_MODEL]))
         before = _pairs(conn, sql.SQL("select * from marts.recon_matches"))
-        # Before the commit drops the rules table under it.
-        conn.execute(sql.SQL("drop view {}").format(sql.Identifier(CANDIDATES_VIEW)))
     return _compare(before, after)
 
 

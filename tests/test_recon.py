@@ -46,7 +46,7 @@ RECON_MODELS = (
     "stg_ops__recon_verdicts+",
     "stg_ops__recon_resolutions+",
 )
-RECON_FROM_CANDIDATES = ("int_recon_candidates+",)
+RECON_FROM_CANDIDATES = ("int_recon_reference_candidates+",)
 # The rule each kind of the books' noise must be matched by.
 RULE_FOR_NOISE = {
     "clean": {"ledger_reference_exact"},

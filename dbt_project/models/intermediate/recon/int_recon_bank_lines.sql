@@ -16,6 +16,9 @@ final as (
         entry_reference,
         end_to_end_id,
         description,
+        -- Whole currency units: the equi-join key of the amount rules (a tolerance widens the
+        -- counterpart's side to the units it spans).
+        floor(amount)::bigint as amount_unit,
         -- Where a person would look for the payer's or payee's name on the statement.
         concat_ws(' ', counterparty_name, merchant_name, description) as name_text
     from transactions

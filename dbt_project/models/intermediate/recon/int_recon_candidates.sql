@@ -1,34 +1,32 @@
 -- Every pair (bank line, counterpart) an enabled one-to-one rule of recon_rules proposes: a Razorpay
--- settlement by its UTR, a ledger entry by its payment reference, by amount, date and name, or by
--- an amount and date no other line or entry shares.
+-- settlement by its UTR, a ledger entry by its payment reference (int_recon_reference_candidates),
+-- by amount, date and name, or by an amount and date no other line or entry shares.
 -- `within_tolerance` says whether the amounts agree within the rule's tolerance: int_recon_matched
 -- pairs only those, recon_exceptions reports reference hits outside it as amount mismatches.
 -- Rules are data (the recon_rules seed): changing a tolerance, a window or `enabled` changes the
 -- matches on the next run without a code change. With var recon_rules_relation (the backtest) it
--- reads that relation instead of the seed's table.
+-- reads that relation instead of the seed's table. Tables read more than once are `not
+-- materialized` CTEs so that the planner keeps their statistics.
 {% set rules_relation = var('recon_rules_relation', none) or ref('recon_rules') %}
+{% set reference_candidates_relation = var('recon_reference_candidates_relation', none)
+    or ref('int_recon_reference_candidates') %}
 -- depends_on: {{ ref('recon_rules') }}
+-- depends_on: {{ ref('int_recon_reference_candidates') }}
 with rules as (
     select * from {{ rules_relation }}
     where enabled and method in ('reference_exact', 'reference_normalised', 'amount_date_name', 'amount_date_unique')
 ),
 
-lines as (
+lines as not materialized (
     select * from {{ ref('int_recon_bank_lines') }}
 ),
 
-bank_references as (
+bank_references as not materialized (
     select * from {{ ref('int_recon_bank_references') }}
 ),
 
-entries as (
-    select * from {{ ref('int_recon_ledger_entries') }}
-    where not is_duplicate and account_key is not null
-),
-
-settlements as (
-    select * from {{ ref('stg_razorpay__settlements') }}
-    where status = 'processed' and utr is not null
+counterparts as not materialized (
+    select * from {{ ref('int_recon_counterparts') }}
 ),
 
 rejected as (
@@ -36,74 +34,18 @@ rejected as (
     where verdict = 'rejected'
 ),
 
--- The counterparts in one shape: what is expected, by which reference, when, from or to whom.
-counterparts as (
-    select
-        'settlement' as counterpart_kind,
-        'razorpay:' || settlement_id as counterpart_key,
-        cast(null as text) as account_key,
-        utr as reference,
-        {{ normalised_reference('utr') }} as reference_normalised,
-        'Razorpay' as counterparty_name,
-        amount,
-        currency,
-        created_date as expected_date,
-        'settlement ' || settlement_id || ' (UTR ' || utr || ')' as label
-    from settlements
-    union all
-    select
-        'ledger',
-        'ledger:' || entry_id,
-        account_key,
-        payment_reference,
-        payment_reference_normalised,
-        counterparty_name,
-        amount,
-        currency,
-        expected_date,
-        entry_type || ' ' || document_number || ' (' || entry_id || ')'
-    from entries
+reference_candidates as not materialized (
+    select * from {{ reference_candidates_relation }}
 ),
 
-reference_hits as (
-    select
-        rules.rule_id,
-        counterparts.counterpart_key,
-        bank_references.transaction_key,
-        bank_references.reference as matched_on
-    from rules
-    inner join counterparts on counterparts.counterpart_kind = rules.side
-    inner join bank_references
-        on rules.method = 'reference_exact' and bank_references.reference = counterparts.reference
-    union
-    select
-        rules.rule_id,
-        counterparts.counterpart_key,
-        bank_references.transaction_key,
-        bank_references.reference
-    from rules
-    inner join counterparts on counterparts.counterpart_kind = rules.side
-    inner join bank_references
-        on rules.method = 'reference_normalised'
-        and bank_references.reference_normalised = counterparts.reference_normalised
-),
-
-reference_candidates as (
-    select distinct on (hits.rule_id, hits.counterpart_key, hits.transaction_key)
-        hits.rule_id,
-        hits.counterpart_key,
-        hits.transaction_key,
-        cast(case rules.method when 'reference_exact' then 1.000 else 0.950 end as numeric(4, 3)) as score,
-        'reference ' || hits.matched_on as matched_on
-    from reference_hits as hits
-    inner join rules on rules.rule_id = hits.rule_id
-    inner join counterparts on counterparts.counterpart_key = hits.counterpart_key
-    inner join lines on lines.transaction_key = hits.transaction_key
-    where lines.currency = counterparts.currency
-        and (counterparts.account_key is null or lines.account_key = counterparts.account_key)
-        and abs(lines.booking_date - counterparts.expected_date) <= rules.date_window_days
-        and sign(lines.amount) = sign(counterparts.amount)
-    order by hits.rule_id, hits.counterpart_key, hits.transaction_key, hits.matched_on
+-- A counterpart whose reference sits on a line of its amount is the reference rules' to decide:
+-- neither it nor that line is paired by amount, which keeps the name comparisons to the few
+-- pairs that need them.
+decided_by_reference as (
+    select reference_candidates.counterpart_key, reference_candidates.transaction_key
+    from reference_candidates
+    inner join rules on rules.rule_id = reference_candidates.rule_id
+    where reference_candidates.within_tolerance
 ),
 
 amount_date_pairs as (
@@ -116,14 +58,28 @@ amount_date_pairs as (
         lines.name_text
     from rules
     inner join counterparts on counterparts.counterpart_kind = rules.side
+    -- The whole units the amount may take within the tolerance: an equi-join, not a range scan.
+    cross join lateral generate_series(
+        floor(counterparts.amount - rules.amount_tolerance)::bigint,
+        floor(counterparts.amount + rules.amount_tolerance)::bigint
+    ) as units (amount_unit)
     inner join lines
         on lines.account_key = counterparts.account_key
+        and lines.amount_unit = units.amount_unit
         and lines.currency = counterparts.currency
+    where rules.method in ('amount_date_name', 'amount_date_unique')
         and lines.amount between counterparts.amount - rules.amount_tolerance
         and counterparts.amount + rules.amount_tolerance
         and lines.booking_date between counterparts.expected_date - rules.date_window_days
         and counterparts.expected_date + rules.date_window_days
-    where rules.method in ('amount_date_name', 'amount_date_unique')
+        and not exists (
+            select 1 from decided_by_reference as decided
+            where decided.counterpart_key = counterparts.counterpart_key
+        )
+        and not exists (
+            select 1 from decided_by_reference as decided
+            where decided.transaction_key = lines.transaction_key
+        )
 ),
 
 -- For amount_date_unique: how many lines each entry could be, and how many entries each line.
@@ -173,7 +129,7 @@ amount_date_unique_candidates as (
 ),
 
 candidates as (
-    select * from reference_candidates
+    select rule_id, counterpart_key, transaction_key, score, matched_on from reference_candidates
     union all
     select * from amount_date_name_candidates
     union all

@@ -16,16 +16,16 @@ with rules as (
     where enabled
 ),
 
-candidates as (
+candidates as not materialized (
     select * from {{ candidates_relation }}
     where within_tolerance
 ),
 
-lines as (
+lines as not materialized (
     select * from {{ ref('int_recon_bank_lines') }}
 ),
 
-entries as (
+entries as not materialized (
     select * from {{ ref('int_recon_ledger_entries') }}
     where not is_duplicate and account_key is not null
 ),

@@ -7,19 +7,19 @@
 --   settlement_sum_break  a settlement whose recon items do not add up to its amount
 --   balance_break         an account day where the derived balance differs from the bank's report
 --   stale_pending         a payment pending for longer than var pending_booking_max_days
-with matched as (
+with matched as not materialized (
     select * from {{ ref('int_recon_matched') }}
 ),
 
-candidates as (
+candidates as not materialized (
     select * from {{ ref('int_recon_candidates') }}
 ),
 
-lines as (
+lines as not materialized (
     select * from {{ ref('int_recon_bank_lines') }}
 ),
 
-entries as (
+entries as not materialized (
     select * from {{ ref('int_recon_ledger_entries') }}
 ),
 
@@ -74,7 +74,7 @@ reconciled_accounts as (
     from matched
     inner join lines on lines.transaction_key = matched.transaction_key
     where matched.counterpart_kind = 'settlement'
-        and matched.account_key not in (select account_key from entries where account_key is not null)
+        and not exists (select 1 from entries where entries.account_key = matched.account_key)
     group by matched.account_key
 ),
 
@@ -82,7 +82,10 @@ open_entries as (
     select entries.*
     from entries
     where not entries.is_duplicate
-        and 'ledger:' || entries.entry_id not in (select counterpart_key from matched_counterparts)
+        and not exists (
+            select 1 from matched_counterparts
+            where matched_counterparts.counterpart_key = 'ledger:' || entries.entry_id
+        )
 ),
 
 -- An open entry whose reference sits on an open bank line with another amount: the closest one.
@@ -96,7 +99,9 @@ mismatches as (
     from candidates
     where not candidates.within_tolerance
         and candidates.counterpart_kind = 'ledger'
-        and candidates.transaction_key not in (select transaction_key from matched_lines)
+        and not exists (
+            select 1 from matched_lines where matched_lines.transaction_key = candidates.transaction_key
+        )
         and candidates.counterpart_key in (select 'ledger:' || entry_id from open_entries)
     order by candidates.counterpart_key, candidates.priority, abs(candidates.amount_difference), candidates.transaction_key
 ),
@@ -158,8 +163,8 @@ bank_exceptions as (
     from lines
     inner join reconciled_accounts on reconciled_accounts.account_key = lines.account_key
     where lines.booking_date >= reconciled_accounts.reconciled_from
-        and lines.transaction_key not in (select transaction_key from matched_lines)
-        and lines.transaction_key not in (select transaction_key from mismatches)
+        and not exists (select 1 from matched_lines where matched_lines.transaction_key = lines.transaction_key)
+        and not exists (select 1 from mismatches where mismatches.transaction_key = lines.transaction_key)
 ),
 
 settlement_sums as (
@@ -182,7 +187,10 @@ settlement_exceptions as (
             || settlements.currency || ' (UTR ' || coalesce(settlements.utr, 'none') || ') on '
             || settlements.created_date || ': no bank credit carries it' as details
     from settlements
-    where 'razorpay:' || settlements.settlement_id not in (select counterpart_key from matched_counterparts)
+    where not exists (
+        select 1 from matched_counterparts
+        where matched_counterparts.counterpart_key = 'razorpay:' || settlements.settlement_id
+    )
     union all
     select
         'settlement_sum_break',
