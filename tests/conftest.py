@@ -36,7 +36,8 @@ from sandbox.server import Sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "bankflow_test"
-BANKFLOW_SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts")
+# ledger: the sandbox company books test_recon writes, as an accounting system would.
+BANKFLOW_SCHEMAS = ("raw", "ops", "staging", "intermediate", "marts", "ledger")
 SANDBOX_SEED = 7
 # The session runs the daily pipeline many times a day; each provider's own tests exercise the
 # banks' real daily call limits.
