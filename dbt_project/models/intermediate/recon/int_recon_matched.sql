@@ -7,6 +7,7 @@
 --      ledger entries of one counterparty and expected date, their sum within the tolerance.
 -- The backtest (`bankflow recon backtest`) compiles it with vars recon_rules_relation and
 -- recon_candidates_relation naming a changed rules file and the candidates under it.
+{{ config(pre_hook="set local work_mem = '256MB'") }}
 {% set rules_relation = var('recon_rules_relation', none) or ref('recon_rules') %}
 {% set candidates_relation = var('recon_candidates_relation', none) or ref('int_recon_candidates') %}
 -- depends_on: {{ ref('recon_rules') }}
@@ -35,13 +36,36 @@ rejected as (
     where verdict = 'rejected'
 ),
 
-one_to_one as (
+-- The pairing rounds sort every candidate several times: they read only the columns that order
+-- the pairs, and the rest is joined back to the pairs chosen.
+pairing_keys as (
+    select
+        transaction_key,
+        counterpart_key,
+        rule_id,
+        priority,
+        score,
+        abs(day_offset) as day_distance,
+        abs(amount_difference) as amount_distance
+    from candidates
+),
+
+paired as (
     {{ mutual_best_pairs(
-        'candidates', 'transaction_key', 'counterpart_key',
-        'candidates.priority, candidates.score desc, abs(candidates.day_offset), abs(candidates.amount_difference),'
+        'pairing_keys', 'transaction_key', 'counterpart_key',
+        'candidates.priority, candidates.score desc, candidates.day_distance, candidates.amount_distance,'
         ~ ' candidates.transaction_key, candidates.counterpart_key',
         rounds=8
     ) }}
+),
+
+one_to_one as (
+    select candidates.*
+    from candidates
+    inner join paired
+        on paired.transaction_key = candidates.transaction_key
+        and paired.counterpart_key = candidates.counterpart_key
+        and paired.rule_id = candidates.rule_id
 ),
 
 open_lines as (
