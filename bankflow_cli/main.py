@@ -371,6 +371,9 @@ def recon_backtest(
     except InvalidReconRules as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
+    except RuntimeError as exc:  # dbt could not compile the models
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     print_recon_backtest(console, result, str(rules))
 
 

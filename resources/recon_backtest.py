@@ -127,8 +127,8 @@ def _rule(path: Path, line: int, row: dict[str, str]) -> ReconRule:
         ) from None
     if tolerance < 0 or window < 0 or (similarity is not None and not 0 <= similarity <= 1):
         raise fail("tolerance and window must be >= 0, the similarity between 0 and 1")
-    if values["method"] == "amount_date_name" and similarity is None:
-        raise fail("amount_date_name needs min_name_similarity")
+    if values["method"] in ("amount_date_name", "many_to_one") and similarity is None:
+        raise fail(f"{values['method']} needs min_name_similarity")
     return ReconRule(
         rule_id=values["rule_id"],
         priority=priority,
@@ -157,6 +157,9 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
     with psycopg.connect(database_url) as conn:
         if conn.execute("select to_regclass('marts.recon_matches')").fetchone()[0] is None:
             raise InvalidReconRules("marts.recon_matches does not exist yet: run the pipeline first")
+        # The pipeline's settings for these models (dbt_project.yml, int_recon_matched).
+        conn.execute("set local enable_nestloop = off")
+        conn.execute("set local work_mem = '256MB'")
         conn.execute(
             sql.SQL(
                 "create temporary table {} (rule_id text, priority integer, side text, method text,"

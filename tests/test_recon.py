@@ -301,6 +301,21 @@ def test_the_summary_adds_up_to_the_matches_and_exceptions(reconciled: Reconcile
         )[0][0]
     )
     assert 0 < matched < lines
+    # Per account, every line the summary counts either tied out or is an exception: nobody booked
+    # it, or it carries an entry's reference with another amount.
+    unexplained = rows(
+        database_url,
+        "select account_key, sum(bank_lines - matched_lines) from marts.recon_summary group by 1 order by 1",
+    )
+    reported = dict(
+        rows(
+            database_url,
+            "select account_key, count(*) from marts.recon_exceptions"
+            " where reason = 'missing_in_ledger' or (reason = 'amount_mismatch' and item_kind = 'ledger_entry')"
+            " group by 1",
+        )
+    )
+    assert unexplained and all(count == reported.get(account, 0) for account, count in unexplained)
 
 
 def test_without_a_ledger_table_only_the_gateway_is_reconciled(

@@ -14,7 +14,16 @@ texts as (
     select transaction_key, description from lines where description is not null
 ),
 
+-- A reference field is also a word whole, spaces and all ('INV 40213' as the bank keyed it).
+whole_fields as (
+    select transaction_key, btrim(entry_reference) as word from lines where entry_reference is not null
+    union all
+    select transaction_key, btrim(end_to_end_id) from lines where end_to_end_id is not null
+),
+
 words as (
+    select transaction_key, word from whole_fields
+    union
     select distinct texts.transaction_key, word
     from texts
     cross join lateral regexp_split_to_table(btrim(texts.text_value), '\s+') as whole (chunk)

@@ -46,6 +46,12 @@ decided_by_reference as (
     from reference_candidates
     inner join rules on rules.rule_id = reference_candidates.rule_id
     where reference_candidates.within_tolerance
+        -- A pair a person undid decides nothing: both sides may still match by amount.
+        and not exists (
+            select 1 from rejected
+            where rejected.transaction_key = reference_candidates.transaction_key
+                and rejected.counterpart_key = reference_candidates.counterpart_key
+        )
 ),
 
 amount_date_pairs as (

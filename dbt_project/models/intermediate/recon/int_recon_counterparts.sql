@@ -35,7 +35,7 @@ final as (
         amount,
         currency,
         expected_date,
-        entry_type || ' ' || document_number || ' (' || entry_id || ')'
+        coalesce(entry_type, 'entry') || ' ' || document_number || ' (' || entry_id || ')'
     from entries
 )
 

@@ -14,17 +14,18 @@ account_by_identifier as (
     select upper(provider_account_id), account_key from accounts where iban is null
 ),
 
--- The same document for the same amount on the same account entered twice: the first entry (by
--- id) is the entry, the others are duplicates to be cleaned up in the books, never matched.
+-- The same document for the same amount and day on the same account entered twice: the first
+-- entry (by id) is the entry, the others are duplicates to be cleaned up in the books, never
+-- matched. (A monthly bill under one PO number, due each month, is not a duplicate.)
 ranked as (
     select
         entries.*,
         row_number() over (
-            partition by entries.bank_account, upper(entries.document_number), entries.amount
+            partition by entries.bank_account, upper(entries.document_number), entries.amount, entries.expected_date
             order by entries.entry_id
         ) as keying,
         first_value(entries.entry_id) over (
-            partition by entries.bank_account, upper(entries.document_number), entries.amount
+            partition by entries.bank_account, upper(entries.document_number), entries.amount, entries.expected_date
             order by entries.entry_id
         ) as first_entry_id
     from entries

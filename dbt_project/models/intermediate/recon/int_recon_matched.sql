@@ -53,8 +53,8 @@ pairing_keys as (
 paired as (
     {{ mutual_best_pairs(
         'pairing_keys', 'transaction_key', 'counterpart_key',
-        'candidates.priority, candidates.score desc, candidates.day_distance, candidates.amount_distance,'
-        ~ ' candidates.transaction_key, candidates.counterpart_key',
+        'candidates.priority, candidates.rule_id, candidates.score desc, candidates.day_distance,'
+        ~ ' candidates.amount_distance, candidates.transaction_key, candidates.counterpart_key',
         rounds=8
     ) }}
 ),

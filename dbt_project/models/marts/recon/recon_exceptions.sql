@@ -63,19 +63,8 @@ settlement_account as (
     limit 1
 ),
 
--- Accounts reconciled against the books or the gateway, from the first day the books cover.
 reconciled_accounts as (
-    select account_key, min(expected_date) as reconciled_from
-    from entries
-    where account_key is not null
-    group by account_key
-    union all
-    select matched.account_key, min(lines.booking_date)
-    from matched
-    inner join lines on lines.transaction_key = matched.transaction_key
-    where matched.counterpart_kind = 'settlement'
-        and not exists (select 1 from entries where entries.account_key = matched.account_key)
-    group by matched.account_key
+    select * from {{ ref('int_recon_accounts') }}
 ),
 
 open_entries as (
@@ -118,14 +107,15 @@ ledger_exceptions as (
         mismatches.transaction_key as related_key,
         case
             when mismatches.counterpart_key is not null
-                then open_entries.entry_type || ' ' || open_entries.document_number || ' expects '
+                then coalesce(open_entries.entry_type, 'entry') || ' ' || open_entries.document_number || ' expects '
                     || open_entries.amount || ' ' || open_entries.currency || ' but the bank line carrying its reference has '
                     || mismatches.bank_amount
             when open_entries.account_key is null
-                then open_entries.entry_type || ' ' || open_entries.document_number || ' books against account '
-                    || open_entries.bank_account || ', which no connected source reports'
-            else open_entries.entry_type || ' ' || open_entries.document_number || ' of '
-                || open_entries.counterparty_name || ' for ' || open_entries.amount || ' ' || open_entries.currency
+                then coalesce(open_entries.entry_type, 'entry') || ' ' || open_entries.document_number
+                    || ' books against account ' || coalesce(open_entries.bank_account, '(none)')
+                    || ', which no connected source reports'
+            else coalesce(open_entries.entry_type, 'entry') || ' ' || open_entries.document_number || ' of '
+                || coalesce(open_entries.counterparty_name, '(no name)') || ' for ' || open_entries.amount || ' ' || open_entries.currency
                 || ' expected on ' || open_entries.expected_date || ': no bank line pays it'
         end as details
     from open_entries
@@ -142,7 +132,7 @@ duplicate_exceptions as (
         amount,
         currency,
         duplicate_of_entry_id as related_key,
-        entry_type || ' ' || document_number || ' for ' || amount || ' ' || currency
+        coalesce(entry_type, 'entry') || ' ' || document_number || ' for ' || amount || ' ' || currency
             || ' is keyed in twice: ' || duplicate_of_entry_id || ' is the one reconciled' as details
     from entries
     where is_duplicate

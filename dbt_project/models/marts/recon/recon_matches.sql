@@ -23,7 +23,7 @@ final as (
         matched.bank_amount,
         matched.currency,
         matched.counterpart_key,
-        split_part(matched.counterpart_key, ':', 2) as counterpart_id,
+        substr(matched.counterpart_key, strpos(matched.counterpart_key, ':') + 1) as counterpart_id,
         matched.counterpart_amount,
         matched.match_counterpart_amount,
         matched.bank_amount - matched.match_counterpart_amount as amount_difference,

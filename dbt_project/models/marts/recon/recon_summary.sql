@@ -1,5 +1,7 @@
--- The morning view per reconciled account and day: how much of the day's bank lines tied out and
--- what is still open from that day, by reason and by age.
+-- The morning view per reconciled account and day (int_recon_accounts, from the day its
+-- reconciliation starts): how much of the day's bank lines tied out and what is still open from
+-- that day, by reason and by age. Exceptions without an account (an entry on an account no source
+-- reports) are in recon_exceptions only.
 with exceptions as (
     select * from {{ ref('recon_exceptions') }}
 ),
@@ -13,9 +15,7 @@ lines as (
 ),
 
 reconciled_accounts as (
-    select distinct account_key from matches
-    union
-    select distinct account_key from exceptions where account_key is not null
+    select * from {{ ref('int_recon_accounts') }}
 ),
 
 line_days as (
@@ -28,7 +28,9 @@ line_days as (
         coalesce(sum(lines.amount) filter (where matched.transaction_key is not null), 0) as matched_amount,
         coalesce(sum(abs(lines.amount)) filter (where matched.transaction_key is null), 0) as unreconciled_amount
     from lines
-    inner join reconciled_accounts on reconciled_accounts.account_key = lines.account_key
+    inner join reconciled_accounts
+        on reconciled_accounts.account_key = lines.account_key
+        and lines.booking_date >= reconciled_accounts.reconciled_from
     left join (select distinct transaction_key from matches) as matched
         on matched.transaction_key = lines.transaction_key
     group by lines.account_key, lines.booking_date
