@@ -21,10 +21,6 @@ lines as not materialized (
     select * from {{ ref('int_recon_bank_lines') }}
 ),
 
-bank_references as not materialized (
-    select * from {{ ref('int_recon_bank_references') }}
-),
-
 counterparts as not materialized (
     select * from {{ ref('int_recon_counterparts') }}
 ),
