@@ -40,7 +40,14 @@ RULE_COLUMNS = (
 )
 SIDES = frozenset({"settlement", "ledger"})
 METHODS = frozenset(
-    {"reference_exact", "reference_normalised", "amount_date_name", "amount_date_unique", "many_to_one"}
+    {
+        "reference_exact",
+        "reference_normalised",
+        "amount_date_name",
+        "amount_date_unique",
+        "many_to_one",
+        "one_to_many",
+    }
 )
 _TRUE, _FALSE = frozenset({"true", "t", "yes", "1"}), frozenset({"false", "f", "no", "0"})
 
@@ -112,8 +119,8 @@ def _rule(path: Path, line: int, row: dict[str, str]) -> ReconRule:
         raise fail(f"side {values['side']!r} is not one of {', '.join(sorted(SIDES))}")
     if values["method"] not in METHODS:
         raise fail(f"method {values['method']!r} is not one of {', '.join(sorted(METHODS))}")
-    if values["method"] == "many_to_one" and values["side"] != "ledger":
-        raise fail("many_to_one matches ledger entries only")
+    if values["method"] in ("many_to_one", "one_to_many") and values["side"] != "ledger":
+        raise fail(f"{values['method']} matches ledger entries only")
     enabled = values["enabled"].lower()
     if enabled not in _TRUE | _FALSE:
         raise fail(f"enabled {values['enabled']!r} is not true or false")

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 import random
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sandbox.catalogue import (
@@ -51,6 +52,48 @@ _CARD_LAG_WEIGHTS = (15, 55, 20, 10)
 _ATM_AMOUNTS = (2000, 3000, 4000, 5000, 6000, 8000, 10000)
 _GBP_ATMS = ("LINK ATM CAMDEN HIGH ST", "LINK ATM KINGS CROSS", "NOTEMACHINE ISLINGTON", "HSBC ATM HOLBORN")
 _EUR_ATMS = ("BNP PARIBAS PARIS 11", "SOCIETE GENERALE PARIS 3")
+INSTALMENT_ACCOUNT = "northwind-gbp"
+_INSTALMENTS_PER_WEEKDAY = 0.15
+INSTALMENT_GAPS = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Instalments:
+    """A customer invoice paid in two parts: the first on ``day``, the balance ``gap`` days later,
+    both quoting the invoice number."""
+
+    day: dt.date
+    customer: BusinessPartner
+    invoice: str
+    total_minor: int
+    first_minor: int
+    gap: int
+
+    @property
+    def balance_day(self) -> dt.date:
+        return self.day + dt.timedelta(days=self.gap)
+
+
+def instalments_from(seed: int, day: dt.date) -> Instalments | None:
+    """The invoice whose first part Northwind receives on ``day``, if any. Its own stream, so both
+    parts' days (and the company's books) derive it alike and no other row's draws move."""
+    rng = random.Random(f"{seed}:instalments:{INSTALMENT_ACCOUNT}:{day.isoformat()}")
+    if day.weekday() >= 5 or rng.random() >= _INSTALMENTS_PER_WEEKDAY:
+        return None
+    total = rng.randrange(80000, 400000)
+    return Instalments(
+        day=day,
+        customer=rng.choice(GBP_CUSTOMERS),
+        invoice=f"INV-{rng.randrange(10000, 100000)}",
+        total_minor=total,
+        first_minor=total * rng.randrange(30, 71) // 100,
+        gap=rng.choice(INSTALMENT_GAPS),
+    )
+
+
+def world_row_id(seed: int, account_id: str, day: dt.date, key: str) -> str:
+    """The world id of the row an account's ``key`` makes on ``day`` (its transaction date)."""
+    return f"wt-{stable_hex(seed, account_id, day.isoformat(), key, length=16)}"
 
 
 def generate_day(seed: int, accounts: Mapping[str, Account], day: dt.date) -> list[WorldTransaction]:
@@ -146,7 +189,7 @@ class _DayBook:
         account = self.accounts[account_key]
         other = self.accounts[counterparty_account] if counterparty_account else None
         row = WorldTransaction(
-            world_id=f"wt-{stable_hex(self.seed, account.account_id, self.day.isoformat(), key, length=16)}",
+            world_id=world_row_id(self.seed, account.account_id, self.day, key),
             account_id=account.account_id,
             booking_date=self.day + dt.timedelta(days=lag),
             transaction_date=self.day,
@@ -370,12 +413,37 @@ def _company_gbp_day(book: _DayBook) -> None:
         _partner_payments(
             book, account, GBP_SUPPLIERS, 1.3, (8000, 200000, 40000), -1, "FPS PAYMENT {name} REF PO-{ref}"
         )
+    _instalments(book)
     for bill in COMPANY_GBP_BILLS:
         _bill(book, account, bill)
     _card_spend(book, account, BUSINESS_MERCHANTS, 0.35)
     if book.day.day == FEE_DAY:
         minor = book.monthly_rng("fee:northwind-gbp").randrange(1200, 3000)
         book.add(account, "fee", -minor, "COMMERCIAL ACCOUNT CHARGES", "FEE_CHARGE", "fees")
+
+
+def _instalments(book: _DayBook) -> None:
+    """Invoices paid in parts: today's first parts and the balances of earlier days' invoices."""
+    parts = []
+    started = instalments_from(book.seed, book.day)
+    if started is not None:
+        parts.append(("instalment:1", started, started.first_minor, "PART PAYMENT"))
+    for gap in INSTALMENT_GAPS:
+        earlier = instalments_from(book.seed, book.day - dt.timedelta(days=gap))
+        if earlier is not None and earlier.gap == gap:
+            balance = earlier.total_minor - earlier.first_minor
+            parts.append((f"instalment:2:{gap}", earlier, balance, "BALANCE"))
+    for key, plan, minor, label in parts:
+        book.add(
+            INSTALMENT_ACCOUNT,
+            key,
+            minor,
+            f"FPS CREDIT {plan.customer.statement_name} {plan.invoice} {label}",
+            "CREDIT",
+            "sales",
+            counterparty=plan.customer.name,
+            counterparty_iban=book.external_iban(plan.customer.name, plan.customer.country),
+        )
 
 
 def _company_eur_day(book: _DayBook) -> None:

@@ -5,6 +5,9 @@
 --      same pairs.
 --   2. Many-to-one (rules with method many_to_one): a line still open that pays several open
 --      ledger entries of one counterparty and expected date, their sum within the tolerance.
+--   3. One-to-many (rules with method one_to_many): an entry still open paid in parts by several
+--      open lines that each carry its reference (a reference candidate short of the amount); the
+--      parts are taken in booking order until their sum reaches the entry within the tolerance.
 -- The backtest (`bankflow recon backtest`) compiles it with vars recon_rules_relation and
 -- recon_candidates_relation naming a changed rules file and the candidates under it.
 {{ config(pre_hook="set local work_mem = '256MB'") }}
@@ -20,6 +23,15 @@ with rules as (
 candidates as not materialized (
     select * from {{ candidates_relation }}
     where within_tolerance
+),
+
+-- A reference on a line that pays less than the entry: perhaps one of its parts.
+short_reference_candidates as (
+    select * from {{ candidates_relation }}
+    where not within_tolerance
+        and counterpart_kind = 'ledger'
+        and method in ('reference_exact', 'reference_normalised')
+        and abs(bank_amount) < abs(counterpart_amount)
 ),
 
 lines as not materialized (
@@ -165,6 +177,106 @@ batches as (
     ) }}
 ),
 
+lines_after_batches as (
+    select open_lines.*
+    from open_lines
+    where not exists (select 1 from batches where batches.transaction_key = open_lines.transaction_key)
+),
+
+entries_after_batches as (
+    select open_entries.*
+    from open_entries
+    where not exists (
+        select 1
+        from group_members
+        inner join batches on batches.group_key = group_members.group_key
+        where group_members.entry_id = open_entries.entry_id
+    )
+),
+
+-- Each open entry's open lines carrying its reference, one row per (rule, entry, line), numbered
+-- in booking order with the running sum of what they paid.
+part_candidates as (
+    select
+        rules.rule_id,
+        rules.priority,
+        rules.amount_tolerance,
+        shorts.counterpart_key,
+        shorts.transaction_key,
+        min(shorts.score) as score,
+        min(shorts.bank_amount) as bank_amount,
+        min(shorts.counterpart_amount) as counterpart_amount,
+        min(shorts.day_offset) as day_offset,
+        min(lines_after_batches.booking_date) as booking_date,
+        min(shorts.account_key) as account_key,
+        min(shorts.currency) as currency
+    from rules
+    inner join short_reference_candidates as shorts on rules.side = 'ledger'
+    inner join lines_after_batches on lines_after_batches.transaction_key = shorts.transaction_key
+    inner join entries_after_batches
+        on 'ledger:' || entries_after_batches.entry_id = shorts.counterpart_key
+    where rules.method = 'one_to_many'
+        and abs(shorts.day_offset) <= rules.date_window_days
+    group by rules.rule_id, rules.priority, rules.amount_tolerance, shorts.counterpart_key, shorts.transaction_key
+),
+
+part_runs as (
+    select
+        part_candidates.*,
+        row_number() over parts_in_order as part_number,
+        sum(bank_amount) over parts_in_order as paid_so_far
+    from part_candidates
+    window parts_in_order as (
+        partition by rule_id, counterpart_key order by booking_date, transaction_key
+    )
+),
+
+-- The first part at which an entry is paid in full; the best rule first.
+paid_in_parts as (
+    select distinct on (counterpart_key)
+        rule_id,
+        priority,
+        counterpart_key,
+        part_number as part_count,
+        paid_so_far
+    from part_runs
+    where part_number >= 2
+        and abs(paid_so_far - counterpart_amount) <= amount_tolerance
+    order by counterpart_key, priority, part_number, rule_id
+),
+
+part_proposals as (
+    select
+        part_runs.*,
+        paid_in_parts.part_count,
+        paid_in_parts.paid_so_far as paid_in_full
+    from part_runs
+    inner join paid_in_parts
+        on paid_in_parts.counterpart_key = part_runs.counterpart_key
+        and paid_in_parts.rule_id = part_runs.rule_id
+    where part_runs.part_number <= paid_in_parts.part_count
+),
+
+-- A line that two entries claim as a part goes to neither: both stay open as exceptions for a
+-- person to decide, rather than one being chosen by an arbitrary order.
+contested_parts as (
+    select transaction_key
+    from part_proposals
+    group by transaction_key
+    having count(*) > 1
+),
+
+parts as (
+    select part_proposals.*
+    from part_proposals
+    where not exists (
+        select 1
+        from part_proposals as sibling
+        inner join contested_parts on contested_parts.transaction_key = sibling.transaction_key
+        where sibling.counterpart_key = part_proposals.counterpart_key
+    )
+),
+
 one_to_one_matches as (
     select
         {{ surrogate_key(['rule_id', 'transaction_key', 'counterpart_key']) }} as match_key,
@@ -180,6 +292,7 @@ one_to_one_matches as (
         bank_amount,
         counterpart_amount,
         counterpart_amount as match_counterpart_amount,
+        bank_amount as match_bank_amount,
         explanation
     from one_to_one
 ),
@@ -199,6 +312,7 @@ batch_matches as (
         batches.bank_amount,
         entries.amount as counterpart_amount,
         batches.counterpart_amount as match_counterpart_amount,
+        batches.bank_amount as match_bank_amount,
         concat_ws(
             '; ',
             'bank line ' || batches.transaction_key || ' pays ' || batches.entry_count || ' entries of '
@@ -212,10 +326,41 @@ batch_matches as (
     inner join entries on entries.entry_id = group_members.entry_id
 ),
 
+part_matches as (
+    select
+        {{ surrogate_key(['parts.rule_id', 'parts.counterpart_key']) }} as match_key,
+        parts.transaction_key,
+        'ledger' as counterpart_kind,
+        parts.counterpart_key,
+        parts.rule_id,
+        'one_to_many' as method,
+        parts.score,
+        parts.day_offset,
+        parts.account_key,
+        parts.currency,
+        parts.bank_amount,
+        parts.counterpart_amount,
+        parts.counterpart_amount as match_counterpart_amount,
+        parts.paid_in_full as match_bank_amount,
+        concat_ws(
+            '; ',
+            'bank line ' || parts.transaction_key || ' is part ' || parts.part_number || ' of '
+                || parts.part_count || ' paying ' || entries.document_number || ' of '
+                || coalesce(entries.counterparty_name, '(no name)') || ' expected on ' || entries.expected_date,
+            'each part carries its reference; the parts sum ' || parts.paid_in_full || ' vs expected '
+                || parts.counterpart_amount || ' ' || parts.currency,
+            'rule ' || parts.rule_id
+        ) as explanation
+    from parts
+    inner join entries on 'ledger:' || entries.entry_id = parts.counterpart_key
+),
+
 final as (
     select * from one_to_one_matches
     union all
     select * from batch_matches
+    union all
+    select * from part_matches
 )
 
 select * from final

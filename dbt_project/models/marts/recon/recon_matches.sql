@@ -1,6 +1,7 @@
 -- One row per (bank line, counterpart) of each match: a settlement match and a one-to-one ledger
 -- match are one row, a bank line paying several ledger entries is one row per entry under one
--- match_key. `bankflow recon unmatch <match_key>` undoes a match for good.
+-- match_key, and so is each bank line of an entry paid in parts. `bankflow recon unmatch
+-- <match_key>` undoes a match for good.
 with matched as (
     select * from {{ ref('int_recon_matched') }}
 ),
@@ -11,7 +12,7 @@ lines as (
 
 final as (
     select
-        {{ surrogate_key(['matched.match_key', 'matched.counterpart_key']) }} as match_line_key,
+        {{ surrogate_key(['matched.match_key', 'matched.transaction_key', 'matched.counterpart_key']) }} as match_line_key,
         matched.match_key,
         matched.counterpart_kind as match_kind,
         matched.rule_id,
@@ -26,7 +27,8 @@ final as (
         substr(matched.counterpart_key, strpos(matched.counterpart_key, ':') + 1) as counterpart_id,
         matched.counterpart_amount,
         matched.match_counterpart_amount,
-        matched.bank_amount - matched.match_counterpart_amount as amount_difference,
+        matched.match_bank_amount,
+        matched.match_bank_amount - matched.match_counterpart_amount as amount_difference,
         matched.day_offset,
         matched.explanation
     from matched
