@@ -377,6 +377,25 @@ def recon_backtest(
     print_recon_backtest(console, result, str(rules))
 
 
+@recon_app.command("import-ledger")
+def recon_import_ledger(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            exists=True, dir_okay=False, help="The accounting system's ledger export(s), CSV or JSON."
+        ),
+    ],
+) -> None:
+    """Land ledger export files (the ledger contract's columns) for reconciliation; bad rows are
+    quarantined with the reason, a re-sent file replaces its earlier landing."""
+    from bankflow_cli.recon import import_ledger_exports, print_ledger_imports
+
+    runtime = prepare_runtime(load_settings())
+    landings = import_ledger_exports(runtime.database_url, files)
+    print_ledger_imports(console, landings)
+    raise typer.Exit(1 if any(landing.error for landing in landings) else 0)
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     seed: int = typer.Option(42),

@@ -49,6 +49,7 @@ from resources.warehouse.database import bootstrap_schemas, resolve_database, sc
 
 RECON_MODELS = (
     "stg_ledger__entries",
+    "stg_ledger__export_entries",
     "stg_ops__recon_verdicts",
     "stg_ops__recon_resolutions",
     "int_recon_bank_lines+",

@@ -13,7 +13,9 @@ from pipelines.files.sensors import (
     statement_files_sensor,
 )
 from pipelines.jobs import daily_pipeline
+from pipelines.ledger.assets import raw_ledger_export_entries
 from pipelines.quality.checks import gx_fct_transactions
+from pipelines.recon.sensors import balance_gap_sensor
 from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
 from pipelines.sources.fibank.assets import raw_fibank
@@ -25,8 +27,16 @@ from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_marts_on_incremental, dbt_models
 from pipelines.transform.category_model import category_predictions
 
-# Extract assets of the Python connectors; each needs its provider's resource.
-CONNECTOR_ASSETS = [raw_truelayer, raw_berlin_group, raw_revolut, raw_gocardless, raw_razorpay, raw_fibank]
+# Extract assets of the Python connectors, by the source name the marts give their rows; each
+# needs its provider's resource.
+EXTRACTS_BY_SOURCE = {
+    "truelayer": raw_truelayer,
+    "berlin_group": raw_berlin_group,
+    "revolut": raw_revolut,
+    "gocardless": raw_gocardless,
+    "razorpay": raw_razorpay,
+    "fibank": raw_fibank,
+}
 
 
 def build_definitions(
@@ -37,15 +47,22 @@ def build_definitions(
     environ = os.environ if environ is None else environ
     # io_manager is Dagster's own default, never a source's.
     provided = {*resources.keys(), "io_manager"}
-    sources = [asset for asset in CONNECTOR_ASSETS if asset.required_resource_keys <= provided]
+    extracts = {
+        name: asset for name, asset in EXTRACTS_BY_SOURCE.items() if asset.required_resource_keys <= provided
+    }
     if "rest_banks" in resources:
-        sources += [REST_BANK_ASSETS[bank.name] for bank in REST_BANKS if bank.is_configured(environ)]
+        extracts |= {
+            bank.name: REST_BANK_ASSETS[bank.name] for bank in REST_BANKS if bank.is_configured(environ)
+        }
+    sources = list(extracts.values())
     files = [raw_statement_files] if "statement_files" in resources else []
+    ledger = [raw_ledger_export_entries] if "ledger_drop" in resources else []
     sensors = [statement_files_sensor, statement_days_sensor] if files else []
     return dg.Definitions(
         assets=[
             *sources,
             *files,
+            *ledger,
             dbt_models,
             category_predictions,
             dbt_incremental_models,
@@ -53,7 +70,7 @@ def build_definitions(
         ],
         asset_checks=[gx_fct_transactions],
         jobs=[daily_pipeline, *([statement_files_job, marts_refresh_job] if files else [])],
-        sensors=sensors,
+        sensors=[*sensors, balance_gap_sensor(extracts)],
         resources=dict(resources),
     )
 

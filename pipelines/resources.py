@@ -12,6 +12,7 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.transform.project import dbt_project
 from resources.files.files_resource import StatementFilesResource
+from resources.ledger_drop import LedgerDropResource
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.providers.fibank_resource import FibankResource
 from resources.providers.gocardless_resource import GoCardlessResource
@@ -30,6 +31,8 @@ SOURCE_CREDENTIALS = {
     "gocardless": "BANKFLOW_GOCARDLESS_SECRET_ID",
     "razorpay": "BANKFLOW_RAZORPAY_KEY_ID",
     "fibank": "BANKFLOW_FIBANK_USERNAME",
+    # Not a bank: the folder the company's accounting system drops its ledger exports in.
+    "ledger_drop": "BANKFLOW_LEDGER_DROP_DIR",
 }
 
 
@@ -73,6 +76,7 @@ def _all_resources() -> dict[str, object]:
             secret_id=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_ID"),
             secret_key=dg.EnvVar("BANKFLOW_GOCARDLESS_SECRET_KEY"),
         ),
+        "ledger_drop": LedgerDropResource(folder=dg.EnvVar("BANKFLOW_LEDGER_DROP_DIR")),
         "razorpay": RazorpayResource(
             base_url=dg.EnvVar("BANKFLOW_RAZORPAY_BASE_URL"),
             key_id=dg.EnvVar("BANKFLOW_RAZORPAY_KEY_ID"),

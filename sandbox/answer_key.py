@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import psycopg
 
-from sandbox.company_ledger import CompanyBooks
+from sandbox.company_ledger import MISSING_IN_BANK, MISSING_IN_LEDGER, CompanyBooks
 from sandbox.model import Account
 from sandbox.world import World
 
@@ -247,14 +247,31 @@ def score_recon(
     database_url: str, world: World, books: CompanyBooks, start: dt.date, end: dt.date
 ) -> ReconScore:
     """Score recon_matches and recon_exceptions for bank lines booked in [start, end): the books'
-    answer key for ledger entries, the world's settlement key for Razorpay settlements."""
+    answer key for ledger entries, the world's settlement key for Razorpay settlements.
+
+    A payout credit whose line lost the UTR must surface as two exceptions (the settlement
+    missing_in_bank, the line missing_in_ledger); one booked late for a settlement made before
+    the window is out of scope (its settlement was never fetched)."""
     to_world = fct_to_world(database_url, world, start, end)
     expected: dict[str, set[str]] = defaultdict(set)
     for entry_id, world_ids in books.settles.items():
         expected[f"ledger:{entry_id}"].update(world_ids)
-    for world_id, settlement in world.settlement_answer_key(start, end).items():
-        expected[f"razorpay:{settlement.settlement_id}"].add(world_id)
-    in_window = set(to_world.values())
+    settlement_key = {
+        world_id: settlement
+        for world_id, settlement in world.settlement_answer_key(start, end).items()
+        if settlement.settled_on >= start
+    }
+    out_of_scope = set(world.settlement_answer_key(start, end)) - set(settlement_key)
+    in_window = set(to_world.values()) - out_of_scope
+    settlement_exceptions: dict[str, str] = {}
+    for world_id, settlement in settlement_key.items():
+        if settlement.utr_on_line == "missing":
+            if world_id in in_window:
+                settlement_exceptions[world_id] = MISSING_IN_LEDGER
+            settlement_exceptions[f"razorpay:{settlement.settlement_id}"] = MISSING_IN_BANK
+        else:
+            expected[f"razorpay:{settlement.settlement_id}"].add(world_id)
+    settlements_in_scope = {f"razorpay:{s.settlement_id}" for s in settlement_key.values()}
     predicted: dict[str, set[str]] = defaultdict(set)
     for counterpart_key, transaction_key in _rows(
         database_url, "select counterpart_key, transaction_key from marts.recon_matches"
@@ -279,6 +296,8 @@ def score_recon(
         if item_kind == "bank_line":
             if item_key in to_world:
                 found[to_world[item_key]].append(reason)
+        elif item_kind == "settlement":
+            found[f"razorpay:{item_key}"].append(reason)
         elif item_kind == "ledger_entry":
             found[item_key].append(reason)
             # A mismatch names the bank line carrying the entry's reference: it is that line's too.
@@ -287,7 +306,7 @@ def score_recon(
     entry_ids = {entry.entry_id for entry in books.entries}
     expected_exceptions = {
         item: reason for item, reason in books.exceptions.items() if item in entry_ids or item in in_window
-    }
+    } | settlement_exceptions
     missed = {
         item: (reason, tuple(found.get(item, ())))
         for item, reason in expected_exceptions.items()
@@ -296,7 +315,8 @@ def score_recon(
     unexpected = {
         item: ",".join(reasons)
         for item, reasons in found.items()
-        if item not in expected_exceptions and (item in entry_ids or item in in_window)
+        if item not in expected_exceptions
+        and (item in entry_ids or item in in_window or item in settlements_in_scope)
     }
     return ReconScore(
         predicted=len(predicted_links),

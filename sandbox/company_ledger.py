@@ -24,21 +24,24 @@ The table (``ledger.entries`` by default) follows the contract in docs/reconcili
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Literal
 
 import psycopg
+import simplejson
 from psycopg import sql
 
 from sandbox.daybook import INSTALMENT_ACCOUNT, INSTALMENT_GAPS, Instalments, instalments_from, world_row_id
 from sandbox.layout import stable_hex
 from sandbox.model import WorldTransaction
-from sandbox.razorpay_ledger import MERCHANT_KEY
+from sandbox.razorpay_ledger import MERCHANT_KEY, SETTLEMENT_CREDIT_TEXT
 from sandbox.world import World
 
 LEDGER_ACCOUNTS = ("northwind-gbp", MERCHANT_KEY)
@@ -60,7 +63,6 @@ DUPLICATE = "duplicate"
 
 _INVOICE = re.compile(r"\b(INV-?\d+|PO-\d+)\b")
 _UNPAID_PER_WEEKDAY = 0.12
-RAZORPAY_SETTLEMENT_TEXT = "NEFT CR-YESB0CMSNOC-RAZORPAY"
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _book_instalments(
 
 
 def _book_row(books: CompanyBooks, seed: int, bank_account: str, txn: WorldTransaction) -> None:
-    if txn.description.startswith(RAZORPAY_SETTLEMENT_TEXT) or txn.transfer_group:
+    if txn.description.startswith(SETTLEMENT_CREDIT_TEXT) or txn.transfer_group:
         return  # reconciled against the gateway's settlement, or against the owner's other account
     kind = _kind(txn)
     if kind is None:
@@ -346,6 +348,40 @@ create table if not exists {table} (
     expected_date date not null
 )
 """
+
+
+EXPORT_COLUMNS = (
+    "entry_id",
+    "bank_account",
+    "entry_type",
+    "document_number",
+    "payment_reference",
+    "counterparty_name",
+    "amount",
+    "currency",
+    "expected_date",
+)
+
+
+def write_books_export(path: Path, entries: Iterable[LedgerEntry]) -> int:
+    """The books as the accounting system exports them: CSV, or JSON (exact decimal numbers) when
+    the path ends in .json. Returns the number of entries written."""
+    rows = [
+        {
+            column: (value.isoformat() if isinstance(value, dt.date) else value)
+            for column in EXPORT_COLUMNS
+            for value in [getattr(entry, column)]
+        }
+        for entry in entries
+    ]
+    if path.suffix.lower() == ".json":
+        path.write_text(simplejson.dumps({"entries": rows}, use_decimal=True, indent=1), encoding="utf-8")
+    else:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    return len(rows)
 
 
 def write_books(

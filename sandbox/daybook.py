@@ -45,7 +45,7 @@ from sandbox.catalogue import (
 )
 from sandbox.layout import external_iban, stable_hex
 from sandbox.model import Account, WorldTransaction
-from sandbox.razorpay_ledger import MERCHANT_KEY, settlement_on
+from sandbox.razorpay_ledger import MERCHANT_KEY, settlement_credit, settlement_on
 
 CARD_LAG_DAYS = (0, 1, 2, 3)
 _CARD_LAG_WEIGHTS = (15, 55, 20, 10)
@@ -53,6 +53,7 @@ _ATM_AMOUNTS = (2000, 3000, 4000, 5000, 6000, 8000, 10000)
 _GBP_ATMS = ("LINK ATM CAMDEN HIGH ST", "LINK ATM KINGS CROSS", "NOTEMACHINE ISLINGTON", "HSBC ATM HOLBORN")
 _EUR_ATMS = ("BNP PARIBAS PARIS 11", "SOCIETE GENERALE PARIS 3")
 INSTALMENT_ACCOUNT = "northwind-gbp"
+SETTLEMENT_CREDIT_KEY = "razorpay-settlement"  # the merchant's bank credit of a Razorpay payout
 _INSTALMENTS_PER_WEEKDAY = 0.15
 INSTALMENT_GAPS = (1, 2, 3)
 
@@ -643,15 +644,17 @@ def _indian_merchant_day(book: _DayBook) -> None:
     account = MERCHANT_KEY
     settlement = settlement_on(book.seed, book.day)
     if settlement is not None:
+        credit = settlement_credit(book.seed, settlement)
         book.add(
             account,
-            "razorpay-settlement",
+            SETTLEMENT_CREDIT_KEY,
             settlement.amount,
-            f"NEFT CR-YESB0CMSNOC-RAZORPAY SOFTWARE PVT LTD-{settlement.utr}",
+            credit.description,
             "CREDIT",
             "sales",
             counterparty="Razorpay Software Pvt Ltd",
-            reference=settlement.utr,
+            reference=credit.reference,
+            lag=credit.lag_days,
         )
     rng = book.rng(account)
     if book.weekday:

@@ -133,3 +133,4 @@ class SettlementAnswerKeyEntry:
     utr: str
     amount: Decimal  # the settlement amount in rupees = the credit's amount
     settled_on: dt.date
+    utr_on_line: str = "exact"  # exact, mangled (lower case, in the text only) or missing

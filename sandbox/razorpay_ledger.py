@@ -20,7 +20,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.layout import stable_hex
 
@@ -37,6 +37,11 @@ HOLIDAYS = frozenset({(1, 26), (8, 15), (10, 2)})
 _REFUND_SHARE_CAP = (1, 2)
 _MAX_REFUND_LAG = 7
 _MAX_CYCLE_DAYS = 12  # longer than any T+2 cycle, holidays and weekends included
+# The bank side of a payout (settlement_credit): shares of credits without the UTR, with it
+# mangled, and booked late.
+_UTR_MISSING = 0.06
+_UTR_MANGLED = 0.12
+_LATE_SETTLEMENT_CREDITS = 0.15
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 _METHODS = ("upi", "card", "netbanking", "wallet")
@@ -305,6 +310,34 @@ def adjustments_on(seed: int, day: dt.date) -> tuple[GatewayAdjustment, ...]:
             return ()  # never enough to turn the day's net negative
     created_at = unix_at(day, rng.randrange(10 * 3600, 18 * 3600))
     return (GatewayAdjustment(rzp_id("adj", seed, day.isoformat()), day, created_at, amount, description),)
+
+
+SETTLEMENT_CREDIT_TEXT = "NEFT CR-YESB0CMSNOC-RAZORPAY SOFTWARE PVT LTD"
+UtrOnLine = Literal["exact", "mangled", "missing"]
+
+
+@dataclass(frozen=True)
+class SettlementCredit:
+    """How the merchant's bank books a settlement's payout. Mostly the UTR is the line's reference
+    and ends its text, booked the day Razorpay settles; sometimes the bank's feed keeps only a
+    lower-cased UTR in the text (``mangled``), or loses it (``missing``: the line carries the bank's
+    own reference), and sometimes the credit is booked a day or two late."""
+
+    description: str
+    reference: str | None
+    lag_days: int
+    utr_on_line: UtrOnLine
+
+
+def settlement_credit(seed: int, settlement: Settlement) -> SettlementCredit:
+    rng = random.Random(f"{seed}:razorpay-settlement-credit:{settlement.day.isoformat()}")
+    draw = rng.random()
+    lag = rng.choice((1, 2)) if rng.random() < _LATE_SETTLEMENT_CREDITS else 0
+    if draw < _UTR_MISSING:
+        return SettlementCredit(SETTLEMENT_CREDIT_TEXT, None, lag, "missing")
+    if draw < _UTR_MISSING + _UTR_MANGLED:
+        return SettlementCredit(f"{SETTLEMENT_CREDIT_TEXT}-{settlement.utr.lower()}", None, lag, "mangled")
+    return SettlementCredit(f"{SETTLEMENT_CREDIT_TEXT}-{settlement.utr}", settlement.utr, lag, "exact")
 
 
 @cache

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from decimal import Decimal
 
-from sandbox.daybook import CARD_LAG_DAYS, generate_day, minor_to_decimal
+from sandbox.daybook import CARD_LAG_DAYS, SETTLEMENT_CREDIT_KEY, generate_day, minor_to_decimal, world_row_id
 from sandbox.layout import build_accounts, build_parties
 from sandbox.model import (
     TRUE_CATEGORIES,
@@ -23,7 +23,7 @@ from sandbox.model import (
     SettlementAnswerKeyEntry,
     WorldTransaction,
 )
-from sandbox.razorpay_ledger import MERCHANT_KEY, RazorpayMerchant, settlement_on
+from sandbox.razorpay_ledger import MERCHANT_KEY, RazorpayMerchant, settlement_credit, settlement_on
 
 __all__ = [
     "TRUE_CATEGORIES",
@@ -153,17 +153,21 @@ class World:
         account = self._by_key[MERCHANT_KEY]
         key = {}
         for txn in self.booked(account.account_id, start, end):
-            assert txn.booking_date is not None
-            settlement = settlement_on(self.seed, txn.booking_date) if txn.reference else None
-            if settlement is not None and settlement.utr == txn.reference:
-                key[txn.world_id] = SettlementAnswerKeyEntry(
-                    world_id=txn.world_id,
-                    account_id=account.account_id,
-                    settlement_id=settlement.settlement_id,
-                    utr=settlement.utr,
-                    amount=minor_to_decimal(settlement.amount),
-                    settled_on=settlement.day,
-                )
+            # The credit is made on the settlement's day, booked then or (late) a day or two after.
+            settlement = settlement_on(self.seed, txn.transaction_date)
+            if settlement is None or txn.world_id != world_row_id(
+                self.seed, account.account_id, txn.transaction_date, SETTLEMENT_CREDIT_KEY
+            ):
+                continue
+            key[txn.world_id] = SettlementAnswerKeyEntry(
+                world_id=txn.world_id,
+                account_id=account.account_id,
+                settlement_id=settlement.settlement_id,
+                utr=settlement.utr,
+                amount=minor_to_decimal(settlement.amount),
+                settled_on=settlement.day,
+                utr_on_line=settlement_credit(self.seed, settlement).utr_on_line,
+            )
         return key
 
     def transfer_pairs(self, start: dt.date, end: dt.date) -> list[tuple[str, str]]:

@@ -19,6 +19,7 @@ from sandbox.razorpay_ledger import (
     fee_and_tax,
     ist_day,
     payments_on,
+    settlement_credit,
     settlement_day,
     settlement_on,
 )
@@ -249,15 +250,32 @@ def test_answer_key_ties_every_settlement_to_one_bank_credit_with_its_utr(rzp: R
     start, end = world.history_start, world.today + DAY
     key = world.settlement_answer_key(start, end)
     settlements = world.razorpay.settlements(start, end)
-    assert sorted(e.settlement_id for e in key.values()) == sorted(s.settlement_id for s in settlements)
+    # Every settlement's credit, except those booked late, after today.
+    credited = [s for s in settlements if s.day + DAY * settlement_credit(world.seed, s).lag_days < end]
+    assert sorted(e.settlement_id for e in key.values()) == sorted(s.settlement_id for s in credited)
     booked = {txn.world_id: txn for txn in world.booked(account.account_id, start, end)}
+    lags, kinds = set(), set()
     for entry in key.values():
         credit = booked[entry.world_id]
         settlement = settlement_on(world.seed, entry.settled_on)
         assert settlement is not None and settlement.settlement_id == entry.settlement_id
         assert credit.amount == entry.amount == Decimal(settlement.amount).scaleb(-2)
-        assert credit.booking_date == settlement.day and credit.reference == settlement.utr == entry.utr
-        assert settlement.utr in credit.description and credit.currency == "INR"
+        assert (
+            credit.transaction_date == settlement.day
+            and credit.currency == "INR"
+            and entry.utr == settlement.utr
+        )
+        lags.add((credit.booking_date - settlement.day).days)
+        kinds.add(entry.utr_on_line)
+        # The bank's noise: the UTR as the reference and in the text, only lower-cased in the
+        # text, or lost; the credit booked on the day or late.
+        if entry.utr_on_line == "exact":
+            assert credit.reference == settlement.utr and settlement.utr in credit.description
+        elif entry.utr_on_line == "mangled":
+            assert credit.reference is None and settlement.utr.lower() in credit.description
+        else:
+            assert credit.reference is None and settlement.utr.lower() not in credit.description.lower()
+    assert kinds == {"exact", "mangled", "missing"} and lags == {0, 1, 2}
     # Not every credit on the account is a settlement: the key is what tells them apart.
     other_credits = [t for t in booked.values() if t.amount > 0 and t.world_id not in key]
     assert other_credits and all(t.reference not in {e.utr for e in key.values()} for t in other_credits)

@@ -21,6 +21,7 @@ from resources.call_budget import CALL_BUDGET_DDL
 from resources.categories import CATEGORY_OVERRIDES_DDL, CATEGORY_PREDICTIONS_DDL
 from resources.files.ledger import FILE_LEDGER_DDL
 from resources.recon import RECON_DDL
+from resources.recon_refetch import REFETCH_DDL
 from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.loader import raw_table_ddl
 from resources.warehouse.quarantine import QUARANTINE_DDL
@@ -118,6 +119,7 @@ def bootstrap_schemas(url: str) -> None:
         conn.execute(CATEGORY_OVERRIDES_DDL)
         conn.execute(CATEGORY_PREDICTIONS_DDL)
         conn.execute(RECON_DDL)
+        conn.execute(REFETCH_DDL)
         for table in all_raw_tables():
             conn.execute(raw_table_ddl(table))
 

@@ -61,6 +61,9 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "file_statements",
         "file_entries",
     ),
+    # The company's ledger from its accounting system's CSV/JSON exports (reconciliation's books,
+    # when they are not a table bankflow can read): keyed by (file_id = the file's name, entry id).
+    "ledger_export": ("ledger_export_entries",),
 }
 
 

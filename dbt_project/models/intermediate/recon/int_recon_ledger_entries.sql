@@ -1,7 +1,26 @@
 -- The books' side: each ledger entry with the bankflow account it books against (by IBAN, else
--- the bank's account number) and whether it is a second keying of an entry already there.
-with entries as (
+-- the bank's account number) and whether it is a second keying of an entry already there. The
+-- books come from the ledger table, from export files, or both; an entry id in both is the
+-- table's (the system of record).
+with table_entries as (
     select * from {{ ref('stg_ledger__entries') }}
+),
+
+export_entries as (
+    select * from {{ ref('stg_ledger__export_entries') }}
+),
+
+entries as (
+    select
+        entry_id, bank_account, entry_type, document_number, payment_reference, counterparty_name,
+        amount, currency, expected_date, 'table' as ledger_source
+    from table_entries
+    union all
+    select
+        entry_id, bank_account, entry_type, document_number, payment_reference, counterparty_name,
+        amount, currency, expected_date, file_id
+    from export_entries
+    where not exists (select 1 from table_entries where table_entries.entry_id = export_entries.entry_id)
 ),
 
 accounts as (
@@ -45,6 +64,7 @@ final as (
         ranked.amount,
         ranked.currency,
         ranked.expected_date,
+        ranked.ledger_source,
         ranked.keying > 1 as is_duplicate,
         case when ranked.keying > 1 then ranked.first_entry_id end as duplicate_of_entry_id
     from ranked
