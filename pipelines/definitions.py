@@ -70,7 +70,12 @@ def build_definitions(
         ],
         asset_checks=[gx_fct_transactions],
         jobs=[daily_pipeline, *([statement_files_job, marts_refresh_job] if files else [])],
-        sensors=[*sensors, balance_gap_sensor(extracts)],
+        sensors=[
+            *sensors,
+            balance_gap_sensor(
+                extracts, [dbt_models, category_predictions, dbt_incremental_models, dbt_marts_on_incremental]
+            ),
+        ],
         resources=dict(resources),
     )
 

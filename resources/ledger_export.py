@@ -15,7 +15,7 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,6 +34,7 @@ OPTIONAL_COLUMNS = ("entry_type", "payment_reference", "counterparty_name")
 ENTRY_TYPES = frozenset({"receivable", "payable"})
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _AMOUNT = re.compile(r"^[+-]?\d{1,16}(\.\d{1,2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")  # what staging's cast reads; fromisoformat takes more
 
 
 class LedgerExportError(ValueError):
@@ -74,6 +75,11 @@ def read_ledger_export(path: Path) -> tuple[str, list[RawRecord], list[Quarantin
         kind, rows = "json", _json_rows(path, text)
     else:
         kind, rows = "csv", _csv_rows(path, text)
+    return (kind, *_checked(rows))
+
+
+def _checked(rows: list[tuple[str, Any]]) -> tuple[list[RawRecord], list[QuarantineItem]]:
+    """(position, row) pairs -> the rows that land and the rows quarantined with the reason."""
     records: list[RawRecord] = []
     rejected: list[QuarantineItem] = []
     seen: set[str] = set()
@@ -97,7 +103,7 @@ def read_ledger_export(path: Path) -> tuple[str, list[RawRecord], list[Quarantin
                 account_ref=str(row["bank_account"]).strip(),
             )
         )
-    return kind, records, rejected
+    return records, rejected
 
 
 def land_ledger_export(
@@ -108,9 +114,16 @@ def land_ledger_export(
     file_id = file_id_of(path)
     try:
         kind, records, rejected = read_ledger_export(path)
+        if rejected and not records:
+            # A re-export in another date format, a file still being written: replacing the
+            # earlier landing with nothing would drop every entry from reconciliation.
+            raise LedgerExportError(
+                f"{path.name}: no row can be read ({len(rejected)} rows; the first: {rejected[0].reason})"
+            )
     except LedgerExportError as exc:
         with conn.transaction():
-            _forget_quarantined(conn, file_id)
+            # The earlier landing stays, and so do the reasons its bad rows were quarantined for.
+            _forget_quarantined(conn, file_id, entity="file")
             quarantine(
                 conn,
                 source=SOURCE,
@@ -135,13 +148,16 @@ def land_ledger_export(
     return LedgerExportLanding(path, file_id, kind, result.rows_inserted, quarantined, result.rows_deleted)
 
 
-def _forget_quarantined(conn: psycopg.Connection, file_id: str) -> None:
+def _forget_quarantined(conn: psycopg.Connection, file_id: str, entity: str | None = None) -> None:
     # The file's earlier quarantine rows go with its earlier landing: re-landing it must not count
     # its bad rows twice.
-    conn.execute("delete from ops.quarantine where source = %s and file_id = %s", (SOURCE, file_id))
+    conn.execute(
+        "delete from ops.quarantine where source = %s and file_id = %s and entity = coalesce(%s, entity)",
+        (SOURCE, file_id, entity),
+    )
 
 
-def _csv_rows(path: Path, text: str) -> Iterator[tuple[str, dict[str, str]]]:
+def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
@@ -151,7 +167,10 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[str, dict[str, str]]]:
             f" (expected columns: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)})"
         )
     reader.fieldnames = header
-    return ((f"line {reader.line_num}", _without_extra(row)) for row in reader)
+    try:
+        return [(f"line {reader.line_num}", _without_extra(row)) for row in reader]
+    except csv.Error as exc:
+        raise LedgerExportError(f"{path.name}: line {reader.line_num} is not CSV ({exc})") from None
 
 
 def _without_extra(row: dict[str | None, Any]) -> dict[str, Any]:
@@ -195,6 +214,8 @@ def _problem(row: Mapping[str, Any]) -> str | None:
     if not _CURRENCY.match(str(row["currency"]).strip()):
         return f"currency {row['currency']!r} is not an ISO 4217 code"
     try:
+        if not _DATE.match(str(row["expected_date"]).strip()):
+            raise ValueError
         dt.date.fromisoformat(str(row["expected_date"]).strip())
     except ValueError:
         return f"expected_date {row['expected_date']!r} is not a date (YYYY-MM-DD)"
@@ -205,5 +226,7 @@ def _problem(row: Mapping[str, Any]) -> str | None:
 
 
 def export_files(folder: Path) -> list[Path]:
-    """The export files of a drop folder, by name: CSV and JSON only (anything else is not books)."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json"))
+    """The export files of a drop folder, oldest first (by modification time, then name), so that
+    the newest landing of an entry id is the newest file's: CSV and JSON only."""
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".csv", ".json")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))

@@ -1,9 +1,12 @@
 """Balance gaps that heal themselves: each gap marts.recon_balance_gaps locates is recorded in
 `ops.recon_refetch_requests` once, with the account's sources that can be asked again (the API
-extracts; a statement file cannot be re-requested), and the balance-gap sensor requests exactly
-the gap's daily partitions of those extracts. A requested gap that is gone from the mart on a
-later run (the refetch brought the missed page or the late booking) is marked healed; one that
-stays is left requested, for a person, and never requested twice.
+extracts; a statement file cannot be re-requested). Every evaluation of the balance-gap sensor
+requests each gap still open: one run per (gap, source) over the gap's days that fetches them
+again and rebuilds the models for them, its run key the same on every tick, so Dagster launches
+it once even when a tick's runs were never submitted. A gap gone from the mart on a later run is
+healed (the refetch brought the missed page or the late booking); one replaced by a narrower gap
+on the same days (a new report in between) is superseded; one that stays is left requested, for a
+person.
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ create table if not exists ops.recon_refetch_requests (
     gap_last_day date not null,
     unexplained_amount numeric(18, 2) not null,
     currency text not null,
-    status text not null check (status in ('requested', 'not_refetchable', 'healed')),
+    status text not null,
     requested_at timestamptz not null default now(),
     healed_at timestamptz
 );
+alter table ops.recon_refetch_requests drop constraint if exists recon_refetch_requests_status_check;
+alter table ops.recon_refetch_requests add constraint recon_refetch_requests_status_check
+    check (status in ('requested', 'not_refetchable', 'healed', 'superseded'));
 """
 
 
@@ -44,23 +50,23 @@ class Refetch:
     unexplained_amount: Decimal
     currency: str
 
-    def days(self) -> list[dt.date]:
-        return [
-            self.first_day + dt.timedelta(days=n) for n in range((self.last_day - self.first_day).days + 1)
-        ]
-
 
 @dataclass(frozen=True)
 class RefetchPlan:
-    requested: list[Refetch]
+    open: list[Refetch]  # every gap still requested, new or not: request them all (run keys dedupe)
+    new: list[Refetch]
     not_refetchable: list[Refetch]
     healed: list[str]  # balance_gap_keys
+    superseded: list[str]
 
 
-def plan_refetches(conn: psycopg.Connection, refetchable: Collection[str]) -> RefetchPlan:
-    """Record the gaps of marts.recon_balance_gaps not seen before (requested when one of the
-    account's sources is in `refetchable`) and mark healed the requested ones no longer there, in
-    one transaction. Returns what to request now."""
+def plan_refetches(
+    conn: psycopg.Connection, refetchable: Collection[str], first_day: dt.date, last_day: dt.date
+) -> RefetchPlan:
+    """In one transaction: record the gaps of marts.recon_balance_gaps not seen before (requested
+    when one of the account's sources is in `refetchable` and some of its days are partitions,
+    i.e. within [first_day, last_day]), close the requested ones no longer there, and return
+    every gap still requested."""
     with conn.transaction():
         gaps = conn.execute(
             "select balance_gap_key, account_key, sources, gap_first_day, gap_last_day, unexplained_amount, currency"
@@ -69,11 +75,13 @@ def plan_refetches(conn: psycopg.Connection, refetchable: Collection[str]) -> Re
             "     where seen.balance_gap_key = gaps.balance_gap_key)"
             " order by balance_gap_key"
         ).fetchall()
-        requested, not_refetchable = [], []
+        new, not_refetchable = [], []
         for key, account, sources, first, last, amount, currency in gaps:
             askable = tuple(s for s in sources.split(",") if s in refetchable)
+            first, last = max(first, first_day), min(last, last_day)
             refetch = Refetch(key, account, askable, first, last, amount, currency)
-            (requested if askable else not_refetchable).append(refetch)
+            requestable = bool(askable) and first <= last
+            (new if requestable else not_refetchable).append(refetch)
             conn.execute(
                 "insert into ops.recon_refetch_requests (balance_gap_key, account_key, sources,"
                 " refetch_sources, gap_first_day, gap_last_day, unexplained_amount, currency, status)"
@@ -87,16 +95,33 @@ def plan_refetches(conn: psycopg.Connection, refetchable: Collection[str]) -> Re
                     last,
                     amount,
                     currency,
-                    "requested" if askable else "not_refetchable",
+                    "requested" if requestable else "not_refetchable",
                 ),
             )
-        healed = [
-            key
-            for (key,) in conn.execute(
-                "update ops.recon_refetch_requests as requests set status = 'healed', healed_at = now()"
-                " where status = 'requested' and not exists (select 1 from marts.recon_balance_gaps as gaps"
-                "     where gaps.balance_gap_key = requests.balance_gap_key)"
-                " returning balance_gap_key"
-            ).fetchall()
+        closed = conn.execute(
+            "update ops.recon_refetch_requests as requests"
+            " set status = case when exists (select 1 from marts.recon_balance_gaps as gaps"
+            "         where gaps.account_key = requests.account_key"
+            "             and gaps.gap_first_day <= requests.gap_last_day"
+            "             and gaps.gap_last_day >= requests.gap_first_day)"
+            "     then 'superseded' else 'healed' end,"
+            " healed_at = now()"
+            " where status = 'requested' and not exists (select 1 from marts.recon_balance_gaps as gaps"
+            "     where gaps.balance_gap_key = requests.balance_gap_key)"
+            " returning balance_gap_key, status"
+        ).fetchall()
+        still_open = [
+            Refetch(key, account, tuple(sources.split(",")), first, last, amount, currency)
+            for key, account, sources, first, last, amount, currency in conn.execute(
+                "select balance_gap_key, account_key, refetch_sources, gap_first_day, gap_last_day,"
+                " unexplained_amount, currency from ops.recon_refetch_requests"
+                " where status = 'requested' order by balance_gap_key"
+            )
         ]
-    return RefetchPlan(requested, not_refetchable, sorted(healed))
+    return RefetchPlan(
+        open=still_open,
+        new=new,
+        not_refetchable=not_refetchable,
+        healed=sorted(key for key, status in closed if status == "healed"),
+        superseded=sorted(key for key, status in closed if status == "superseded"),
+    )

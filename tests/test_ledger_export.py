@@ -6,6 +6,7 @@ test_recon."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +21,7 @@ from typer.testing import Result
 
 from pipelines.ledger.assets import raw_ledger_export_entries
 from resources.ledger_drop import LedgerDropResource
-from resources.ledger_export import SOURCE, land_ledger_export
+from resources.ledger_export import SOURCE, export_files, land_ledger_export
 from resources.warehouse.resource import WarehouseResource
 
 HEADER = "entry_id,bank_account,entry_type,document_number,payment_reference,counterparty_name,amount,currency,expected_date"
@@ -32,7 +33,9 @@ GOOD = [
 BAD = {
     "le-4,GB33BUKB20201555555555,receivable,INV-1004,,A Ltd,,GBP,2026-11-02": "amount is missing",
     "le-5,GB33BUKB20201555555555,receivable,INV-1005,,A Ltd,12.345,GBP,2026-11-02": "at most 2 decimals",
-    "le-6,GB33BUKB20201555555555,receivable,INV-1006,,A Ltd,10.00,GBP,2026-02-30": "not a date",
+    "le-6,GB33BUKB20201555555555,receivable,INV-1006,,A Ltd,10.00,GBP,2026-02-30": "'2026-02-30' is not a date",
+    # Python reads ISO week dates, Postgres's cast does not: refused before staging could fail.
+    "le-11,GB33BUKB20201555555555,receivable,INV-1011,,A Ltd,10.00,GBP,2026W451": "'2026W451' is not a date",
     "le-7,GB33BUKB20201555555555,receivable,INV-1007,,A Ltd,10.00,POUNDS,2026-11-02": "not an ISO 4217",
     "le-1,GB33BUKB20201555555555,receivable,INV-1001,,A Ltd,10.00,GBP,2026-11-02": "repeats an earlier row",
     "le-8,GB33BUKB20201555555555,refund,INV-1008,,A Ltd,10.00,GBP,2026-11-02": "not receivable or payable",
@@ -157,6 +160,27 @@ def test_a_file_that_is_not_a_ledger_export_is_quarantined_whole_and_keeps_the_e
     assert missing.exit_code == 2 and "does not exist" in missing.output
 
 
+def test_a_file_sent_again_with_no_readable_row_keeps_the_earlier_landing(
+    database_url: str, tmp_path: Path, cli
+) -> None:
+    export = tmp_path / "books.csv"
+    export.write_text("\n".join([HEADER, *GOOD, *list(BAD)[:1]]) + "\n")
+    assert cli("recon", "import-ledger", str(export)).exit_code == 0
+    before = (landed(database_url), quarantined(database_url))
+    # The accounting system switched to day/month/year: every row is refused.
+    export.write_text("\n".join([HEADER, *(row.replace("2026-11-0", "0") for row in GOOD)]) + "\n")
+
+    result = cli("recon", "import-ledger", str(export))
+
+    assert result.exit_code == 1 and "no row can be read" in " ".join(result.output.split())
+    assert landed(database_url) == before[0]
+    # The earlier landing's row reasons stay beside one whole-file reason, however often it is sent.
+    assert cli("recon", "import-ledger", str(export)).exit_code == 1
+    after = quarantined(database_url)
+    assert [row for row in after if row[1] == "ledger_entry"] == before[1] and len(before[1]) == 1
+    assert [row[1] for row in after].count("file") == 1
+
+
 def test_the_drop_folder_asset_lands_every_export_and_quarantines_what_is_not_one(
     database_url: str, warehouse: WarehouseResource, tmp_path: Path
 ) -> None:
@@ -201,3 +225,15 @@ def test_the_asset_is_in_the_code_location_only_when_a_drop_folder_is_set(tmp_pa
         # Either way the books' staging model reads it: lineage from the file to the marts.
         parents = graph.get(dg.AssetKey("stg_ledger__export_entries")).parent_keys
         assert key in parents
+
+
+def test_the_drop_folder_lands_the_newest_export_last(tmp_path: Path) -> None:
+    """An entry id in two files is the latest landing's (stg_ledger__export_entries): the newest
+    file must land last, whatever the names ('-' sorts before '.')."""
+    year, month = tmp_path / "books-year.csv", tmp_path / "books-2026-12.csv"
+    for path in (year, month):
+        path.write_text(HEADER + "\n")
+    os.utime(year, (1_700_000_000, 1_700_000_000))
+    os.utime(month, (1_800_000_000, 1_800_000_000))
+    (tmp_path / "readme.txt").write_text("not books")
+    assert export_files(tmp_path) == [year, month]

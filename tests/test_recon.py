@@ -465,27 +465,33 @@ def test_a_missed_movement_is_located_fetched_again_and_heals(
         > 0
     )
 
-    # Re-requested: exactly the gap's days of TrueLayer's extract, recorded in ops.
-    requested = [r for r in evaluate_balance_gap_sensor(definitions, warehouse).run_requests or []]
-    assert requested and all(r.tags["bankflow/refetch"] == gap_key for r in requested)
-    days = [gap_first + timedelta(days=n) for n in range((gap_last - gap_first).days + 1)]
-    assert sorted(r.partition_key for r in requested) == [d.isoformat() for d in days]
+    # Re-requested: one run over exactly the gap's days, of TrueLayer's extract and the models,
+    # recorded in ops; the same run key on the next tick, so Dagster launches it once.
+    [request] = evaluate_balance_gap_sensor(definitions, warehouse).run_requests or []
+    assert request.tags["bankflow/refetch"] == gap_key
+    assert (
+        request.tags["dagster/asset_partition_range_start"],
+        request.tags["dagster/asset_partition_range_end"],
+    ) == (
+        gap_first.isoformat(),
+        gap_last.isoformat(),
+    )
+    selection = set(request.asset_selection or [])
     truelayer_extract = set(definitions.resolve_assets_def(dg.AssetKey("raw_truelayer_transactions")).keys)
-    assert all(set(r.asset_selection or []) == truelayer_extract for r in requested)
+    assert truelayer_extract <= selection and dg.AssetKey("fct_transactions") in selection
+    assert not {key for key in selection - truelayer_extract if key.path[-1].startswith("raw_")}
     assert rows(
         database_url,
         "select status, refetch_sources, unexplained_amount from ops.recon_refetch_requests where balance_gap_key = %s",
         (gap_key,),
     ) == [("requested", "truelayer", amount)]
-    assert evaluate_balance_gap_sensor(definitions, warehouse).run_requests in (None, [])  # never twice
+    again = evaluate_balance_gap_sensor(definitions, warehouse).run_requests or []
+    assert [r.run_key for r in again] == [request.run_key]
 
-    # The requested runs fetch the movement again; the next run's models no longer show the gap.
+    # The requested run, as the daemon would launch it, and nothing else: the movement is back,
+    # the gap is gone, and the next tick marks it healed and requests nothing.
     job = definitions.resolve_job_def("daily_pipeline")
-    for request in requested:
-        assert job.execute_in_process(
-            partition_key=request.partition_key, asset_selection=request.asset_selection, tags=request.tags
-        ).success
-    models_only(definitions, gap_first, gap_last)
+    assert job.execute_in_process(asset_selection=request.asset_selection, tags=request.tags).success
     assert rows(
         database_url,
         "select count(*) from marts.fct_transactions where transaction_key = %s",
@@ -494,7 +500,7 @@ def test_a_missed_movement_is_located_fetched_again_and_heals(
     assert gap_key not in {
         key for (key,) in rows(database_url, "select balance_gap_key from marts.recon_balance_gaps")
     }
-    evaluate_balance_gap_sensor(definitions, warehouse)
+    assert not evaluate_balance_gap_sensor(definitions, warehouse).run_requests
     assert rows(
         database_url,
         "select status, healed_at is not null from ops.recon_refetch_requests where balance_gap_key = %s",

@@ -4,6 +4,9 @@
 -- doubled or late movement lies between two reports: the difference changes exactly across the
 -- days that hold it. One row per such step, the window between the two reports, which the
 -- balance-gap sensor asks the account's sources for again (ops.recon_refetch_requests).
+-- Only end-of-day reports locate a gap: a statement's closing balance, or a snapshot taken in the
+-- last hour of its day (UTC). A snapshot taken during the day lacks that day's later bookings, so
+-- its difference moves every day without anything missing.
 with balances as (
     select * from {{ ref('fct_account_balances_daily') }}
 ),
@@ -24,6 +27,7 @@ reports as (
         lead(reported_source) over reports_in_order as next_reported_source
     from balances
     where reported_balance is not null
+        and reported_at >= cast(balance_date + 1 as timestamp) at time zone 'UTC' - interval '1 hour'
     window reports_in_order as (partition by account_key order by balance_date)
 ),
 
