@@ -37,7 +37,8 @@ __all__ = [
 ]
 
 HISTORY_DAYS = 400
-_MAX_LAG = max(CARD_LAG_DAYS)
+_MAX_LAG = max(CARD_LAG_DAYS)  # also bounds the late payout credits (settlement_credit: 2 days)
+_CARD_CATEGORIES = frozenset({"PURCHASE", "ATM"})
 _ONE_DAY = dt.timedelta(days=1)
 
 
@@ -203,8 +204,11 @@ class World:
         for txn in generate_day(self.seed, self._by_key, day):
             assert txn.booking_date is not None
             if txn.booking_date > self.today:
-                self._pending[txn.account_id].append(
-                    dataclasses.replace(txn, booking_date=None, status="pending")
-                )
+                # A card payment shows as pending until booked; a credit the bank books late (a
+                # payout) is not on the statement at all until then.
+                if txn.transaction_category in _CARD_CATEGORIES:
+                    self._pending[txn.account_id].append(
+                        dataclasses.replace(txn, booking_date=None, status="pending")
+                    )
             else:
                 self._booked[txn.account_id][txn.booking_date].append(txn)

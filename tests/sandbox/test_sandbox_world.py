@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sandbox_oauth_flow import SEED, TODAY
 
-from sandbox.daybook import CARD_LAG_DAYS
+from sandbox.daybook import CARD_LAG_DAYS, SETTLEMENT_CREDIT_KEY, world_row_id
 from sandbox.iban import is_valid_iban
 from sandbox.world import TRUE_CATEGORIES, World, WorldTransaction
 
@@ -78,7 +78,15 @@ def test_booked_rows_are_ordered_bounded_and_well_formed(world: World) -> None:
         assert txn.transaction_type == ("CREDIT" if txn.amount > 0 else "DEBIT")
         assert txn.true_category in TRUE_CATEGORIES
         lag = (txn.booking_date - txn.transaction_date).days
-        assert lag == 0 or (txn.transaction_category in CARD_CATEGORIES and lag <= max(CARD_LAG_DAYS))
+        # Only card payments and Razorpay payout credits are booked after the day they are made.
+        payout = txn.world_id == world_row_id(
+            world.seed, txn.account_id, txn.transaction_date, SETTLEMENT_CREDIT_KEY
+        )
+        assert (
+            lag == 0
+            or (txn.transaction_category in CARD_CATEGORIES and lag <= max(CARD_LAG_DAYS))
+            or (payout and lag <= 2)
+        )
         if txn.transaction_category == "PURCHASE":
             assert txn.mcc and txn.merchant_name
         if txn.counterparty_iban:
