@@ -256,12 +256,11 @@ def score_recon(
     expected: dict[str, set[str]] = defaultdict(set)
     for entry_id, world_ids in books.settles.items():
         expected[f"ledger:{entry_id}"].update(world_ids)
+    credited = world.settlement_answer_key(start, end)
     settlement_key = {
-        world_id: settlement
-        for world_id, settlement in world.settlement_answer_key(start, end).items()
-        if settlement.settled_on >= start
+        world_id: settlement for world_id, settlement in credited.items() if settlement.settled_on >= start
     }
-    out_of_scope = set(world.settlement_answer_key(start, end)) - set(settlement_key)
+    out_of_scope = set(credited) - set(settlement_key)
     in_window = set(to_world.values()) - out_of_scope
     settlement_exceptions: dict[str, str] = {}
     for world_id, settlement in settlement_key.items():
