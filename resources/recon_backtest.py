@@ -1,10 +1,10 @@
 """What a changed reconciliation rules file would do to the matches, before it is applied
 (`bankflow recon backtest`).
 
-The pipeline's own models decide: int_recon_reference_candidates, int_recon_candidates and
-int_recon_matched are compiled with dbt vars pointing them at the new rules and at the candidates
-under those rules (temporary tables), and the result is compared with marts.recon_matches pair by
-pair.
+The pipeline's own models decide: int_recon_reference_candidates, int_recon_amount_date_pairs,
+int_recon_candidates and int_recon_matched are compiled with dbt vars pointing them at the new
+rules and at each earlier step under those rules (temporary tables), and the result is compared
+with marts.recon_matches pair by pair.
 Nothing is written: the temporary relations belong to this session and are dropped with it.
 """
 
@@ -21,12 +21,19 @@ from psycopg import sql
 
 from resources.warehouse.dbt_compile import compile_models
 
-REFERENCE_CANDIDATES_MODEL = "int_recon_reference_candidates"
-CANDIDATES_MODEL = "int_recon_candidates"
 MATCHED_MODEL = "int_recon_matched"
 RULES_TABLE = "backtest_recon_rules"
-REFERENCE_CANDIDATES_TABLE = "backtest_recon_reference_candidates"
-CANDIDATES_TABLE = "backtest_recon_candidates"
+# The steps before the matching, in order: (model, the temporary table that holds it, the dbt var
+# through which the later steps read it).
+STEPS = (
+    (
+        "int_recon_reference_candidates",
+        "backtest_recon_reference_candidates",
+        "recon_reference_candidates_relation",
+    ),
+    ("int_recon_amount_date_pairs", "backtest_recon_amount_date_pairs", "recon_amount_date_pairs_relation"),
+    ("int_recon_candidates", "backtest_recon_candidates", "recon_candidates_relation"),
+)
 RULE_COLUMNS = (
     "rule_id",
     "priority",
@@ -154,12 +161,9 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
     compiled = compile_models(
         project_dir,
         database_url,
-        (REFERENCE_CANDIDATES_MODEL, CANDIDATES_MODEL, MATCHED_MODEL),
-        {
-            "recon_rules_relation": f"pg_temp.{RULES_TABLE}",
-            "recon_reference_candidates_relation": f"pg_temp.{REFERENCE_CANDIDATES_TABLE}",
-            "recon_candidates_relation": f"pg_temp.{CANDIDATES_TABLE}",
-        },
+        (*(model for model, _, _ in STEPS), MATCHED_MODEL),
+        {"recon_rules_relation": f"pg_temp.{RULES_TABLE}"}
+        | {var: f"pg_temp.{table}" for _, table, var in STEPS},
     )
     with psycopg.connect(database_url) as conn:
         if conn.execute("select to_regclass('marts.recon_matches')").fetchone()[0] is None:
@@ -167,6 +171,7 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
         # The pipeline's settings for these models (dbt_project.yml, int_recon_matched).
         conn.execute("set local enable_nestloop = off")
         conn.execute("set local work_mem = '256MB'")
+        conn.execute("set local jit = off")  # as dbt's sessions (DBT_SESSION_OPTIONS)
         conn.execute(
             sql.SQL(
                 "create temporary table {} (rule_id text, priority integer, side text, method text,"
@@ -178,10 +183,7 @@ def backtest_recon_rules(database_url: str, rules: list[ReconRule], project_dir:
             for rule in rules:
                 copy.write_row([getattr(rule, column) for column in RULE_COLUMNS])
         # Each step as a temporary table (analyzed, as the pipeline's tables are) for the next.
-        for model, table in (
-            (REFERENCE_CANDIDATES_MODEL, REFERENCE_CANDIDATES_TABLE),
-            (CANDIDATES_MODEL, CANDIDATES_TABLE),
-        ):
+        for model, table, _ in STEPS:
             conn.execute(
                 sql.SQL("create temporary table {} on commit drop as {}").format(
                     sql.Identifier(table), sql.SQL(compiled[model])

@@ -18,6 +18,15 @@
     ))
 {%- endmacro %}
 
+{#- The whole currency units (int_recon_bank_lines.amount_unit) an amount may take within a
+    tolerance, as a lateral set `units (amount_unit)`: joining on it makes "amounts within the
+    tolerance" an equi-join that a hash join can serve, the range condition then checked on the
+    few rows it yields. -#}
+{% macro amount_units(amount, tolerance) -%}
+    generate_series(floor({{ amount }} - {{ tolerance }})::bigint, floor({{ amount }} + {{ tolerance }})::bigint)
+        as units (amount_unit)
+{%- endmacro %}
+
 {#- The distinct word trigrams of a normalised text, pg_trgm's way (each word padded with two
     spaces before and one after), as a subquery yielding one `trigram` column. -#}
 {% macro name_trigrams(expression) -%}
@@ -30,18 +39,25 @@
     )
 {%- endmacro %}
 
-{#- How much of `needle` (a ledger entry's counterparty) appears in `haystack` (a bank line's
-    counterparty, merchant and description): the share of the needle's trigrams found in the
-    haystack's, 0-1. pg_trgm's word_similarity in spirit, written in SQL because the embedded
-    Postgres ships without contrib extensions; only ever evaluated on candidate pairs that
-    already agree on account, amount and dates. -#}
-{% macro name_similarity(needle, haystack) -%}
+{#- A text's normalised words, each padded as pg_trgm pads it, run together: '  ACME   TRADING '.
+    A trigram of a padded word occurs in it exactly where that word has it: the strings the
+    joins make ('E  ', '   ') have two trailing spaces, which no word's trigram has. -#}
+{% macro padded_words(expression) -%}
+    ('  ' || replace({{ normalised_name(expression) }}, ' ', '   ') || ' ')
+{%- endmacro %}
+
+{#- Name similarity: the share (0-1, 3 decimals) of a ledger entry's name trigrams (`trigrams`, a
+    text[] of name_trigrams) found in a bank line's text (`padded`, the padded_words of its
+    counterparty, merchant and description); 0 for no trigrams. pg_trgm's word_similarity in
+    spirit, written in SQL because the embedded Postgres ships without contrib extensions; only
+    ever evaluated on pairs that already agree on account, amount and dates. Pass both as columns
+    computed beforehand: an expression here is evaluated again for every trigram. -#}
+{% macro trigram_share(trigrams, padded) -%}
     (
-        select coalesce(
-            round(count(hay.trigram)::numeric / nullif(count(*), 0), 3),
+        select cast(coalesce(
+            round((count(*) filter (where strpos({{ padded }}, needle.trigram) > 0))::numeric / nullif(count(*), 0), 3),
             0
-        )
-        from {{ name_trigrams(needle) }} as pin
-        left join {{ name_trigrams(haystack) }} as hay on hay.trigram = pin.trigram
+        ) as numeric(4, 3))
+        from unnest({{ trigrams }}) as needle (trigram)
     )
 {%- endmacro %}

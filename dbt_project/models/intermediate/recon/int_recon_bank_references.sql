@@ -21,26 +21,38 @@ whole_fields as (
     select transaction_key, btrim(end_to_end_id) from lines where end_to_end_id is not null
 ),
 
-words as (
-    select transaction_key, word from whole_fields
-    union
-    select distinct texts.transaction_key, word
+-- Only a chunk with a digit can be or hold a reference: the rest (most of a description's
+-- words) is dropped before anything is split further or deduplicated.
+chunks as (
+    select texts.transaction_key, whole.chunk
     from texts
     cross join lateral regexp_split_to_table(btrim(texts.text_value), '\s+') as whole (chunk)
-    cross join lateral (
-        select whole.chunk as word
-        union all
-        select part from regexp_split_to_table(whole.chunk, '[-/]') as parts (part)
-    ) as words
+    where whole.chunk ~ '[0-9]'
+),
+
+words as (
+    select transaction_key, word from whole_fields where word ~ '[0-9]'
+    union
+    select transaction_key, chunk from chunks
+    union
+    select chunks.transaction_key, parts.part
+    from chunks
+    cross join lateral regexp_split_to_table(chunks.chunk, '[-/]') as parts (part)
+    where chunks.chunk ~ '[-/]' and parts.part ~ '[0-9]'
+),
+
+normalised as (
+    select transaction_key, word, {{ normalised_reference('word') }} as reference_normalised
+    from words
 ),
 
 final as (
     select
         transaction_key,
         word as reference,
-        {{ normalised_reference('word') }} as reference_normalised
-    from words
-    where word ~ '[0-9]' and length({{ normalised_reference('word') }}) >= 4
+        reference_normalised
+    from normalised
+    where length(reference_normalised) >= 4
 )
 
 select * from final
