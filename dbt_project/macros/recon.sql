@@ -61,3 +61,10 @@
         from unnest({{ trigrams }}) as needle (trigram)
     )
 {%- endmacro %}
+
+{#- Whether a balance reported for `balance_date` as of `reported_at` (UTC) holds the whole day's
+    bookings: a statement's closing balance (as of the end of its day) or a snapshot taken in the
+    last hour of the day. False when the time is unknown. -#}
+{% macro is_end_of_day_report(reported_at, balance_date) -%}
+    coalesce({{ reported_at }} >= cast({{ balance_date }} + 1 as timestamp) at time zone 'UTC' - interval '1 hour', false)
+{%- endmacro %}

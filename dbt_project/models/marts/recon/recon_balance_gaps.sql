@@ -27,7 +27,7 @@ reports as (
         lead(reported_source) over reports_in_order as next_reported_source
     from balances
     where reported_balance is not null
-        and reported_at >= cast(balance_date + 1 as timestamp) at time zone 'UTC' - interval '1 hour'
+        and {{ is_end_of_day_report('reported_at', 'balance_date') }}
     window reports_in_order as (partition by account_key order by balance_date)
 ),
 

@@ -5,7 +5,8 @@
 --   amount_mismatch       a ledger entry whose reference is on a bank line with another amount
 --   duplicate             a ledger entry keyed in twice (same account, document and amount)
 --   settlement_sum_break  a settlement whose recon items do not add up to its amount
---   balance_break         an account day where the derived balance differs from the bank's report
+--   balance_break         a source's end-of-day balance that differs from the derived one, or a
+--                         statement whose opening + entries is not its closing balance
 --   stale_pending         a payment pending for longer than var pending_booking_max_days
 with matched as not materialized (
     select * from {{ ref('int_recon_matched') }}
@@ -32,8 +33,16 @@ recon_items as (
     select * from {{ ref('stg_razorpay__settlement_recon_items') }}
 ),
 
-balances as (
-    select * from {{ ref('fct_account_balances_daily') }}
+balance_checks as (
+    select * from {{ ref('recon_balance_checks') }}
+),
+
+statement_checks as (
+    select * from {{ ref('stg_files__statement_checks') }}
+),
+
+source_accounts as (
+    select * from {{ ref('int_accounts_unified') }}
 ),
 
 transactions as (
@@ -202,18 +211,43 @@ settlement_exceptions as (
 balance_exceptions as (
     select
         'balance_break' as reason,
-        'account_day' as item_kind,
-        account_key || ':' || balance_date as item_key,
+        'balance_report' as item_kind,
+        account_key || ':' || balance_date || ':' || source as item_key,
         account_key,
         balance_date as item_date,
         balance_difference as amount,
         currency,
-        reported_source as related_key,
-        'on ' || balance_date || ' the bank reports ' || reported_balance || ' ' || currency
-            || ' but the bookings bankflow holds give ' || derived_balance || ': ' || balance_difference
-            || ' unexplained' as details
-    from balances
-    where balance_difference <> 0
+        source as related_key,
+        'on ' || balance_date || ' ' || source || ' reports ' || reported_balance || ' ' || currency
+            || ' at the end of the day but the bookings bankflow holds give ' || derived_balance || ': '
+            || balance_difference || ' unexplained' as details
+    from balance_checks
+    where check_status = 'break'
+),
+
+-- A statement that does not add up on its own: its opening balance plus its booked entries is not
+-- its closing balance (an entry the file lacks, or a misprinted balance).
+statement_breaks as (
+    select
+        'balance_break' as reason,
+        'statement' as item_kind,
+        statement_checks.statement_key as item_key,
+        source_accounts.account_key,
+        coalesce(statement_checks.period_end, statement_checks.period_start, cast(statement_checks.fetched_at as date))
+            as item_date,
+        statement_checks.balance_difference as amount,
+        statement_checks.currency,
+        statement_checks.file_id as related_key,
+        statement_checks.source || ' statement ' || coalesce(statement_checks.statement_id, '(no id)')
+            || ' opens at ' || statement_checks.opening_balance || ' and books ' || statement_checks.entries_total
+            || ' in ' || statement_checks.entry_count || ' entries, which gives '
+            || (statement_checks.opening_balance + statement_checks.entries_total) || ', but it closes at '
+            || statement_checks.closing_balance || ' ' || statement_checks.currency as details
+    from statement_checks
+    left join source_accounts
+        on source_accounts.source = statement_checks.source
+        and source_accounts.account_ref = statement_checks.account_ref
+    where statement_checks.check_status = 'mismatch'
 ),
 
 stale_pending as (
@@ -242,6 +276,8 @@ all_exceptions as (
     select * from settlement_exceptions
     union all
     select * from balance_exceptions
+    union all
+    select * from statement_breaks
     union all
     select * from stale_pending
 ),

@@ -1,0 +1,56 @@
+-- Each statement's own balance continuity, as its parser computed it when the file landed: the
+-- opening balance (camt OPBD/PRCD, MT940 :60F:/:60M:) plus the statement's booked entries against
+-- its closing balance (CLBD, :62F:/:62M:). A statement sent again in another file is the same
+-- statement (its record_key): the latest landing counts.
+with source as (
+    select * from {{ source('files', 'statements') }}
+),
+
+statements as (
+    select
+        raw_id,
+        record_key as statement_key,
+        source,
+        -- The key stg_files__balances and stg_files__accounts give the statement's account.
+        account_ref || ':' || upper(coalesce(payload ->> 'currency', payload -> 'balances' -> 0 ->> 'currency'))
+            as account_ref,
+        payload ->> 'statement_id' as statement_id,
+        {{ json_date("payload ->> 'period_start'") }} as period_start,
+        {{ json_date("payload ->> 'period_end'") }} as period_end,
+        upper(coalesce(payload ->> 'currency', payload -> 'balances' -> 0 ->> 'currency')) as currency,
+        cast(payload -> 'balance_check' ->> 'opening' as numeric) as opening_balance,
+        cast(payload -> 'balance_check' ->> 'entries_total' as numeric) as entries_total,
+        cast(payload -> 'balance_check' ->> 'closing' as numeric) as closing_balance,
+        cast(payload -> 'balance_check' ->> 'difference' as numeric) as balance_difference,
+        cast(payload -> 'balance_check' ->> 'entry_count' as integer) as entry_count,
+        payload -> 'balance_check' ->> 'status' as check_status,
+        file_id,
+        fetched_at
+    from source
+),
+
+latest as (
+    {{ deduplicate('statements', 'statement_key', 'fetched_at desc, raw_id desc') }}
+),
+
+final as (
+    select
+        statement_key,
+        source,
+        account_ref,
+        statement_id,
+        period_start,
+        period_end,
+        currency,
+        opening_balance,
+        entries_total,
+        closing_balance,
+        balance_difference,
+        entry_count,
+        check_status,
+        file_id,
+        fetched_at
+    from latest
+)
+
+select * from final
