@@ -231,7 +231,7 @@ statement_breaks as (
     select
         'balance_break' as reason,
         'statement' as item_kind,
-        statement_checks.statement_key as item_key,
+        statement_checks.statement_check_key as item_key,
         source_accounts.account_key,
         coalesce(statement_checks.period_end, statement_checks.period_start, cast(statement_checks.fetched_at as date))
             as item_date,

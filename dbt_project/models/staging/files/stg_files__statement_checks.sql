@@ -1,7 +1,8 @@
 -- Each statement's own balance continuity, as its parser computed it when the file landed: the
 -- opening balance (camt OPBD/PRCD, MT940 :60F:/:60M:) plus the statement's booked entries against
--- its closing balance (CLBD, :62F:/:62M:). A statement sent again in another file is the same
--- statement (its record_key): the latest landing counts.
+-- its closing balance (CLBD, :62F:/:62M:). One row per statement of each landed file: a
+-- statement's record_key alone is not unique (a CSV statement has no id or period, so each day's
+-- file has the same one), and a file replaced by a corrected version has left raw already.
 with source as (
     select * from {{ source('files', 'statements') }}
 ),
@@ -9,6 +10,7 @@ with source as (
 statements as (
     select
         raw_id,
+        {{ surrogate_key(['record_key', 'file_id']) }} as statement_check_key,
         record_key as statement_key,
         source,
         -- The key stg_files__balances and stg_files__accounts give the statement's account.
@@ -30,11 +32,12 @@ statements as (
 ),
 
 latest as (
-    {{ deduplicate('statements', 'statement_key', 'fetched_at desc, raw_id desc') }}
+    {{ deduplicate('statements', 'statement_check_key', 'fetched_at desc, raw_id desc') }}
 ),
 
 final as (
     select
+        statement_check_key,
         statement_key,
         source,
         account_ref,
