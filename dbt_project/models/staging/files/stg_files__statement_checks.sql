@@ -13,9 +13,7 @@ statements as (
         {{ surrogate_key(['record_key', 'file_id']) }} as statement_check_key,
         record_key as statement_key,
         source,
-        -- The key stg_files__balances and stg_files__accounts give the statement's account.
-        account_ref || ':' || upper(coalesce(payload ->> 'currency', payload -> 'balances' -> 0 ->> 'currency'))
-            as account_ref,
+        account_ref as file_account_id,
         payload ->> 'statement_id' as statement_id,
         {{ json_date("payload ->> 'period_start'") }} as period_start,
         {{ json_date("payload ->> 'period_end'") }} as period_end,
@@ -40,7 +38,8 @@ final as (
         statement_check_key,
         statement_key,
         source,
-        account_ref,
+        -- The key stg_files__balances and stg_files__accounts give the statement's account.
+        file_account_id || ':' || currency as account_ref,
         statement_id,
         period_start,
         period_end,
