@@ -33,8 +33,11 @@ $(MANIFEST): $(SYNCED) $(DBT_SOURCES)
 demo: setup
 	$(VENV)/bin/bankflow demo
 
+# Two workers (pytest-xdist) for the CI machine's two cores; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 ui: setup
 	$(VENV)/bin/bankflow ui

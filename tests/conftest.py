@@ -50,6 +50,51 @@ TEST_TIMEOUT_SECONDS = 5.0
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+# `make test` runs the suite in two pytest-xdist workers (the machine's two cores: one worker keeps
+# one core busy, mostly with dbt). Each worker has its own database, sandbox banks and dbt target
+# folder; a module's tests stay on one worker, in file order (its module fixtures run once).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    # The folder dagster-dbt copies the saved parse from and `parse_for_current_connection` parses
+    # into: per worker, since each parses with its own database in the connection.
+    os.environ.setdefault("DBT_TARGET_PATH", f"target/{XDIST_WORKER}")
+# Modules that read one session fixture's expensive run (categorisation_run) share a worker.
+SHARED_WORKER_GROUPS = {
+    "test_categorisation": "categorisation_run",
+    "test_category_model": "categorisation_run",
+    "test_recon": "categorisation_run",
+}
+# The modules that take longest (CI's --durations), handed out first so that neither worker is
+# left with a long one at the end; the others follow in name order. Only the order changes.
+LONGEST_FIRST = (
+    "categorisation_run",
+    "test_pipeline_truelayer",
+    "test_transfers",
+    "test_pending_lineage",
+    "test_statement_files_pipeline",
+    "test_marts_finance",
+    "test_incremental_staging",
+    "test_quality_checks",
+    "test_pipeline_failures",
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`: one xdist group per module (or per shared fixture), the longest first."""
+    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") != "loadgroup":
+        return
+    rank = {group: position for position, group in enumerate(LONGEST_FIRST)}
+
+    def group_of(item: pytest.Item) -> str:
+        module = item.path.stem
+        return SHARED_WORKER_GROUPS.get(module, module)
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+    # sort() is stable: within a group the tests keep their file order.
+    items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item)))
+
 
 @pytest.fixture(scope="session")
 def server_url() -> str:
@@ -60,9 +105,10 @@ def server_url() -> str:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A clean bankflow database: on the embedded server a fresh database of this test session
-    (parallel sessions must not drop each other's), on a configured server its database with
-    the bankflow schemas dropped and re-created."""
-    if os.environ.get("BANKFLOW_DATABASE_URL"):
+    (parallel sessions and workers must not drop each other's); on a configured server its
+    database with the bankflow schemas dropped and re-created for the first (or only) worker, and
+    for another worker a fresh database of its own there, which the environment then names."""
+    if os.environ.get("BANKFLOW_DATABASE_URL") and XDIST_WORKER in (None, "gw0"):
         with psycopg.connect(server_url, autocommit=True) as conn:
             for schema in BANKFLOW_SCHEMAS:
                 conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
@@ -75,6 +121,8 @@ def database_url(server_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = with_database(server_url, name)
     bootstrap_schemas(url)
+    if os.environ.get("BANKFLOW_DATABASE_URL"):
+        os.environ["BANKFLOW_DATABASE_URL"] = url
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         for database in (name, f"{name}_dagster"):
