@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,8 +52,9 @@ MODEL_TABLES = (
 @dataclass(frozen=True)
 class CheckSummary:
     passed: int
-    failed: list[str]
+    failed: list[str]  # error-severity checks that failed: the demo fails
     run_id: str
+    warnings: list[str] = field(default_factory=list)  # warn-severity ones: reported, not fatal
 
 
 def run_demo(console: Console, *, days: int, seed: int) -> bool:
@@ -296,10 +297,17 @@ def backfill(first_partition: str, last_partition: str) -> tuple[bool, CheckSumm
             raise_on_error=False,
         )
     evaluations = result.get_asset_check_evaluations()
-    failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
+    failing = [e for e in evaluations if not e.passed]
+    failed = [_check_label(e) for e in failing if e.severity != dg.AssetCheckSeverity.WARN]
+    warnings = [_check_label(e) for e in failing if e.severity == dg.AssetCheckSeverity.WARN]
     return result.success, CheckSummary(
-        passed=len(evaluations) - len(failed), failed=failed, run_id=result.run_id
+        passed=len(evaluations) - len(failing), failed=failed, run_id=result.run_id, warnings=warnings
     )
+
+
+def _check_label(evaluation) -> str:
+    label = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+    return f"{label} ({evaluation.description})" if evaluation.description else label
 
 
 def layer_counts(database_url: str) -> list[tuple[str, int | None]]:
@@ -360,9 +368,14 @@ def print_summary(
     accounts = dict(counts).get("marts.dim_accounts")
     console.print(f"Accounts: {accounts}")
     failed = f"[red]{len(checks.failed)} failed[/]" if checks.failed else "0 failed"
-    console.print(f"Checks (dbt tests + Great Expectations): [green]{checks.passed} passed[/], {failed}")
+    warned = f"[yellow]{len(checks.warnings)} warnings[/]" if checks.warnings else "0 warnings"
+    console.print(
+        f"Checks (dbt tests, Great Expectations, sources): [green]{checks.passed} passed[/], {failed}, {warned}"
+    )
     for name in checks.failed:
         console.print(f"  [red]failed[/] {name}")
+    for name in checks.warnings:
+        console.print(f"  [yellow]warning[/] {name}")
     outcome = "[green]succeeded[/]" if success else "[red]failed[/] (details: make ui -> Runs)"
     console.print(f"Run {checks.run_id}: {outcome}")
     console.print(

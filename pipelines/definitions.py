@@ -12,9 +12,10 @@ from pipelines.files.sensors import (
     statement_files_job,
     statement_files_sensor,
 )
-from pipelines.jobs import daily_pipeline
+from pipelines.jobs import daily_pipeline, quality_audit_job
 from pipelines.ledger.assets import raw_ledger_export_entries
-from pipelines.quality.checks import gx_fct_transactions
+from pipelines.quality.checks import build_suite_checks
+from pipelines.quality.source_health import consent_checks, freshness_checks
 from pipelines.recon.sensors import balance_gap_sensor
 from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
@@ -26,6 +27,7 @@ from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import dbt_incremental_models, dbt_marts_on_incremental, dbt_models
 from pipelines.transform.category_model import category_predictions
+from resources.quality.gx_suites import load_suites
 
 # Extract assets of the Python connectors, by the source name the marts give their rows; each
 # needs its provider's resource.
@@ -58,18 +60,32 @@ def build_definitions(
     files = [raw_statement_files] if "statement_files" in resources else []
     ledger = [raw_ledger_export_entries] if "ledger_drop" in resources else []
     sensors = [statement_files_sensor, statement_days_sensor] if files else []
+    assets = [
+        *sources,
+        *files,
+        *ledger,
+        dbt_models,
+        category_predictions,
+        dbt_incremental_models,
+        dbt_marts_on_incremental,
+    ]
+    # A source left out takes its suites with it.
+    defined = {key for asset in assets for key in asset.keys}
+    suite_checks = build_suite_checks([s for s in load_suites() if dg.AssetKey(s.asset) in defined])
+    freshness = freshness_checks(extracts, environ)
+    quality_checks = [*suite_checks, *freshness, *consent_checks(extracts)]
+    if freshness:
+        sensors.append(
+            dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="source_freshness")
+        )
     return dg.Definitions(
-        assets=[
-            *sources,
-            *files,
-            *ledger,
-            dbt_models,
-            category_predictions,
-            dbt_incremental_models,
-            dbt_marts_on_incremental,
+        assets=assets,
+        asset_checks=quality_checks,
+        jobs=[
+            daily_pipeline,
+            quality_audit_job(quality_checks),
+            *([statement_files_job, marts_refresh_job] if files else []),
         ],
-        asset_checks=[gx_fct_transactions],
-        jobs=[daily_pipeline, *([statement_files_job, marts_refresh_job] if files else [])],
         sensors=[
             *sensors,
             balance_gap_sensor(

@@ -1,6 +1,8 @@
-"""Jobs: the daily pipeline for one partition window (extract -> dbt -> checks)."""
+"""Jobs: the daily pipeline for one partition window (extract -> dbt -> checks), and the audit."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -16,3 +18,14 @@ daily_pipeline = dg.define_asset_job(
         " trained and applied between them), run the checks."
     ),
 )
+
+
+def quality_audit_job(checks: Sequence[dg.AssetChecksDefinition]) -> dg.UnresolvedAssetJobDefinition:
+    """Every quality check (the GX suites over whole tables, each source's freshness and consent),
+    materialising nothing: for audits, and after a backfill or a full refresh."""
+    return dg.define_asset_job(
+        name="quality_audit",
+        selection=dg.AssetSelection.checks(*checks),
+        description="Validate every GX suite (raw, staging, marts) over all history, and each source's"
+        " freshness and consent; materialises nothing.",
+    )

@@ -2,6 +2,7 @@
 
 GET/POST/DELETE /_sandbox/faults     read / set {"mode", "count"?, "path_prefix"?} / clear the fault switch
 GET/DELETE      /_sandbox/requests   read / reset per-path request counts
+GET/POST/DELETE /_sandbox/bad_rows   read / set {"kinds": [...]} / clear the bad rows added to answers
 """
 
 from __future__ import annotations
@@ -48,7 +49,23 @@ def admin_routes(state: SandboxState) -> list[BaseRoute]:
             state.reset_request_counts()
         return JSONResponse({"requests": state.request_counts})
 
+    async def bad_rows(request: Request) -> JSONResponse:
+        if request.method == "DELETE":
+            state.set_bad_rows(())
+        elif request.method == "POST":
+            try:
+                spec = json.loads(await request.body())
+                if not isinstance(spec, dict) or not isinstance(spec.get("kinds"), list):
+                    raise ValueError('body must be {"kinds": [...]}')
+                state.set_bad_rows(str(kind) for kind in spec["kinds"])
+            except ValueError as error:
+                return JSONResponse(
+                    {"error": "invalid_bad_rows", "error_description": str(error)}, status_code=400
+                )
+        return JSONResponse({"kinds": sorted(state.bad_rows)})
+
     return [
         Route(f"{CONTROL_PREFIX}/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route(f"{CONTROL_PREFIX}/bad_rows", bad_rows, methods=["GET", "POST", "DELETE"]),
         Route(f"{CONTROL_PREFIX}/requests", requests, methods=["GET", "DELETE"]),
     ]

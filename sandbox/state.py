@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -11,6 +12,9 @@ from sandbox.oauth import OAuthStore
 
 FaultMode = Literal["malformed_json", "server_error", "unauthorized", "rate_limit", "slow"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
+# Bad rows a provider app can add to its answers (sandbox/bad_rows.py), for the data-quality checks.
+BadRowKind = Literal["null_amount", "future_date", "duplicate_id", "unknown_currency"]
+BAD_ROW_KINDS: tuple[str, ...] = get_args(BadRowKind)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class SandboxState:
     slow_seconds: float = 2.0  # how late the "slow" fault answers
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _fault: Fault | None = field(default=None, repr=False)
+    _bad_rows: frozenset[str] = field(default=frozenset(), repr=False)
     _counts: Counter[str] = field(default_factory=Counter, repr=False)
 
     # -- faults ---------------------------------------------------------------------------------------
@@ -48,8 +53,27 @@ class SandboxState:
         return fault
 
     def clear_fault(self) -> None:
+        """Clear every switch: the fault and the bad rows."""
         with self._lock:
             self._fault = None
+            self._bad_rows = frozenset()
+
+    def set_bad_rows(self, kinds: Iterable[str]) -> frozenset[str]:
+        """Add one bad row of each kind to every answer that supports it, until cleared."""
+        chosen = frozenset(kinds)
+        unknown = sorted(chosen - set(BAD_ROW_KINDS))
+        if unknown:
+            raise ValueError(
+                f"unknown bad row kind {', '.join(unknown)}; expected some of {', '.join(BAD_ROW_KINDS)}"
+            )
+        with self._lock:
+            self._bad_rows = chosen
+        return chosen
+
+    @property
+    def bad_rows(self) -> frozenset[str]:
+        with self._lock:
+            return self._bad_rows
 
     @property
     def fault(self) -> Fault | None:

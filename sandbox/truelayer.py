@@ -23,6 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sandbox.admin import admin_routes
+from sandbox.bad_rows import with_bad_rows
 from sandbox.faults import FaultMiddleware, correlation_headers
 from sandbox.jsonbody import ExactJSONResponse
 from sandbox.model import Account
@@ -252,7 +253,10 @@ def build_truelayer_app(world: World, state: SandboxState) -> Starlette:
             )
         rows = world.booked(account.account_id, start, end)
         shape = card_transaction_json if account.is_card else transaction_json
-        return _results(*(shape(txn, account, world.running_balance(txn)) for txn in rows))
+        items = [shape(txn, account, world.running_balance(txn)) for txn in rows]
+        if not account.is_card:
+            items = with_bad_rows(items, state.bad_rows, world.today)
+        return _results(*items)
 
     async def pending(request: Request, account: Account) -> Response:
         shape = card_transaction_json if account.is_card else transaction_json

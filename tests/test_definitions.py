@@ -66,7 +66,15 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert "gx_fct_transactions" in checks
     assert "unique_fct_transactions_transaction_key" in checks
+    assert {"gx_raw", "gx_staging", "nothing_quarantined", "consent_current", "freshness_check"} <= checks
     assert repository.get_job("daily_pipeline")
+    assert repository.get_job("quality_audit")
+    assert repository.has_sensor_def("source_freshness")
+    # Raw and staging suites stop the models after them; the marts' only report.
+    graph = repository.asset_graph
+    specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert specs["gx_raw"].blocking and specs["gx_staging"].blocking
+    assert not specs["gx_fct_transactions"].blocking
     graph = repository.asset_graph
     fct = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "fct_transactions")
     assert graph.get(fct).partitions_def is not None
@@ -144,3 +152,9 @@ def test_unconfigured_sources_are_left_out_not_failed() -> None:
     assert not {k for k in keys if k.startswith(("raw_revolut", "raw_fibank", "raw_rest_", "raw_razorpay"))}
     job = repository.get_job("daily_pipeline")
     assert job.required_resource_keys <= {*resources.keys(), "io_manager"}
+    # A source left out takes its checks with it.
+    checked = {key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert "raw_truelayer_transactions" in checked
+    assert not {
+        k for k in checked if k.startswith(("raw_revolut", "raw_fibank", "raw_rest_", "raw_razorpay"))
+    }

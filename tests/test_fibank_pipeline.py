@@ -28,6 +28,7 @@ from test_fibank_sandbox import TODAY, RunningFibank, running_fibank
 
 from pipelines.partitions import LOOKBACK_DAYS
 from pipelines.sources.fibank.assets import ACCOUNTS_CHECK, RAW_TABLES, raw_fibank
+from pipelines.sources.landing import QUARANTINE_CHECK
 from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.providers.fibank_resource import FibankResource
 from resources.warehouse.resource import WarehouseResource
@@ -277,8 +278,8 @@ def test_summary_rows_are_dropped_and_counted(
     assert rows(database_url, "select distinct payload ->> 'trnType' from raw.fibank_transactions") == [
         ("TR",)
     ]
-    check = backfill.result.get_asset_check_evaluations()
-    assert [(c.check_name, c.passed) for c in check] == [(ACCOUNTS_CHECK, True)]
+    checks = backfill.result.get_asset_check_evaluations()
+    assert {c.check_name: c.passed for c in checks} == {ACCOUNTS_CHECK: True, QUARANTINE_CHECK: True}
 
 
 def test_a_0030_summer_row_is_booked_on_its_sofia_day(backfill: Backfill, database_url: str) -> None:
@@ -418,7 +419,7 @@ def test_one_accounts_500_keeps_its_rows_lands_the_others_and_the_next_run_fills
     }
     assert landed["raw_fibank_transactions"]["accounts_failed"].value == 1
     assert list(landed["raw_fibank_transactions"]["failed_accounts"].value) == [failing.iban]
-    [check] = result.get_asset_check_evaluations()
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == ACCOUNTS_CHECK]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert f"fibank account {failing.iban} not read" in log_text
 

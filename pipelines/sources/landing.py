@@ -20,6 +20,20 @@ def raw_asset_specs(tables: Mapping[str, str]) -> list[dg.AssetSpec]:
     return [raw_asset_spec(table, description) for table, description in tables.items()]
 
 
+QUARANTINE_CHECK = "nothing_quarantined"
+
+
+def quarantine_check_spec(asset: str, source: str) -> dg.AssetCheckSpec:
+    """The warning an extract gives on its main table when it kept records out of raw."""
+    return dg.AssetCheckSpec(
+        QUARANTINE_CHECK,
+        asset=asset,
+        description=f"Every record {source} sent in the run's window was landed: none was quarantined "
+        "(no id, a date that is not one or outside the window asked for, not a JSON object). "
+        "Quarantined records are in ops.quarantine with their reason and original text.",
+    )
+
+
 def raw_asset_spec(table: str, description: str, key: str | None = None) -> dg.AssetSpec:
     """The asset of `raw.<table>` (`raw_<table>`), or under its own `key` one source's rows of a
     table several sources share. Its table name is in the metadata either way."""
@@ -72,9 +86,10 @@ def land_extract(
     source: str,
     extract: Extract,
     asset_keys: Mapping[str, str] | None = None,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Replace every table of the extract and store its rejects, all in one transaction, then
-    report each table as a materialization (of `raw_<table>`, or of `asset_keys[table]`)."""
+    report each table as a materialization (of `raw_<table>`, or of `asset_keys[table]`), and what
+    was quarantined as the asset's `nothing_quarantined` check where it has one."""
     fetched_at = datetime.now(UTC)
     run_id = context.run.run_id
     with warehouse.connect() as conn, conn.transaction():
@@ -97,6 +112,37 @@ def land_extract(
         yield dg.MaterializeResult(
             asset_key=(asset_keys or {}).get(load.table, f"raw_{load.table}"),
             metadata=_metadata(load, results[load.table], extract, quarantined),
+        )
+    yield from _quarantine_check(context, source, extract, run_id)
+
+
+def _quarantine_check(
+    context: dg.AssetExecutionContext, source: str, extract: Extract, run_id: str
+) -> Iterator[dg.AssetCheckResult]:
+    for spec in context.assets_def.check_specs:
+        if spec.name != QUARANTINE_CHECK or spec.key not in context.selected_asset_check_keys:
+            continue
+        reasons: dict[str, int] = {}
+        for item in extract.quarantined:
+            reasons[f"{item.entity}: {item.reason}"] = reasons.get(f"{item.entity}: {item.reason}", 0) + 1
+        yield dg.AssetCheckResult(
+            asset_key=spec.asset_key,
+            check_name=QUARANTINE_CHECK,
+            passed=not extract.quarantined,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "records_quarantined": dg.MetadataValue.int(len(extract.quarantined)),
+                # Reasons name fields and dates, never the record's contents.
+                "reasons": dg.MetadataValue.json(reasons),
+                "where": dg.MetadataValue.text(
+                    f"ops.quarantine where source = '{source}' and run_id = '{run_id}'"
+                ),
+            },
+            description=(
+                f"every record {source} sent was landed"
+                if not extract.quarantined
+                else f"{len(extract.quarantined)} {source} records quarantined: " + "; ".join(sorted(reasons))
+            ),
         )
 
 

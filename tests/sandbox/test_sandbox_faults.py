@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import httpx
 import pytest
+from sandbox_oauth_flow import TODAY
 
 from sandbox.server import Sandbox
+
+WEEK = (TODAY - dt.timedelta(days=7), TODAY)
 
 
 def test_malformed_json(client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]) -> None:
@@ -82,3 +86,40 @@ def test_request_counts(client: httpx.Client, sandbox: Sandbox, auth: dict[str, 
     assert counts[path] == before + 3 and not any(p.startswith("/_sandbox") for p in counts)
     assert client.delete("/_sandbox/requests").json() == {"requests": {}}
     assert sandbox.state.request_count(path) == 0
+
+
+def test_bad_rows_over_http_until_cleared(
+    client: httpx.Client, sandbox: Sandbox, auth: dict[str, str]
+) -> None:
+    account = next(
+        a
+        for a in sandbox.world.accounts_for("truelayer", cards=False)
+        if sandbox.world.booked(a.account_id, *WEEK)
+    )
+    path = f"/data/v1/accounts/{account.account_id}/transactions"
+    params = {"from": WEEK[0].isoformat(), "to": WEEK[1].isoformat()}
+    clean = client.get(path, headers=auth, params=params).json()["results"]
+    kinds = ["duplicate_id", "future_date", "null_amount", "unknown_currency"]
+    assert client.post("/_sandbox/bad_rows", json={"kinds": kinds}).json() == {"kinds": kinds}
+    try:
+        served = client.get(path, headers=auth, params=params).json()["results"]
+    finally:
+        assert client.delete("/_sandbox/bad_rows").json() == {"kinds": []}
+    assert served[: len(clean)] == clean
+    duplicate, future, null_amount, unknown_currency = served[len(clean) :]
+    assert (
+        duplicate["transaction_id"] == clean[0]["transaction_id"]
+        and duplicate["amount"] != clean[0]["amount"]
+    )
+    assert future["timestamp"] > f"{sandbox.world.today}T23:59:59"
+    assert null_amount["amount"] is None
+    assert unknown_currency["currency"] == "ZZZ"
+    # Each bad row but the duplicate has ids of its own.
+    ids = {row["transaction_id"] for row in (future, null_amount, unknown_currency)}
+    assert len(ids) == 3 and not ids & {row["transaction_id"] for row in clean}
+    assert client.get(path, headers=auth, params=params).json()["results"] == clean
+
+
+def test_unknown_bad_row_kinds_are_400(client: httpx.Client) -> None:
+    response = client.post("/_sandbox/bad_rows", json={"kinds": ["negative_zero"]})
+    assert response.status_code == 400 and "negative_zero" in response.json()["error_description"]

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import (
+    check_consent,
+    land_extract,
+    provider_failures,
+    quarantine_check_spec,
+    raw_asset_specs,
+)
 from resources.providers.berlin_group import PROVIDER, extract_window
 from resources.providers.berlin_group_resource import BerlinGroupResource
 from resources.warehouse.resource import WarehouseResource
@@ -21,6 +27,7 @@ RAW_TABLES = {
 
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
+    check_specs=[quarantine_check_spec("raw_berlin_group_transactions", PROVIDER)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=PROVIDER,
@@ -28,7 +35,7 @@ RAW_TABLES = {
 )
 def raw_berlin_group(
     context: dg.AssetExecutionContext, berlin_group: BerlinGroupResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch accounts, balances, booked and pending transactions (bookingStatus=both) for the
     partition window (plus lookback) from a Berlin Group bank and land them in raw in one
     transaction. Reads are planned against frequencyPerDay (stalest accounts first); an account

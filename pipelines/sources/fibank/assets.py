@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import land_extract, provider_failures, quarantine_check_spec, raw_asset_specs
 from resources.providers.fibank import PROVIDER, SUMMARY_TYPES, FibankExtract, extract_window
 from resources.providers.fibank_resource import FibankResource
 from resources.warehouse.resource import WarehouseResource
@@ -25,12 +25,13 @@ ACCOUNTS_CHECK = "every_account_read"
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
     check_specs=[
+        quarantine_check_spec("raw_fibank_transactions", PROVIDER),
         dg.AssetCheckSpec(
             ACCOUNTS_CHECK,
             asset="raw_fibank_transactions",
             description="Every Fibank account listed was read; a failed one kept its previous rows "
             "and is read again by the next run.",
-        )
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -51,7 +52,11 @@ def raw_fibank(
         context.log.warning(f"fibank account {iban} not read, its previous rows are kept: {reason}")
     report = run_report(extract)
     for result in land_extract(context, warehouse, PROVIDER, extract):
-        yield dg.MaterializeResult(asset_key=result.asset_key, metadata={**(result.metadata or {}), **report})
+        if isinstance(result, dg.MaterializeResult):
+            result = dg.MaterializeResult(
+                asset_key=result.asset_key, metadata={**(result.metadata or {}), **report}
+            )
+        yield result
     yield dg.AssetCheckResult(
         asset_key="raw_fibank_transactions",
         check_name=ACCOUNTS_CHECK,

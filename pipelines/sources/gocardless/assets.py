@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import (
+    check_consent,
+    land_extract,
+    provider_failures,
+    quarantine_check_spec,
+    raw_asset_specs,
+)
 from resources.providers.gocardless import PROVIDER, CallBudgetExhausted, extract_window
 from resources.providers.gocardless_resource import GoCardlessResource
 from resources.warehouse.resource import WarehouseResource
@@ -22,6 +28,7 @@ RAW_TABLES = {
 
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
+    check_specs=[quarantine_check_spec("raw_gocardless_transactions", PROVIDER)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=PROVIDER,
@@ -29,7 +36,7 @@ RAW_TABLES = {
 )
 def raw_gocardless(
     context: dg.AssetExecutionContext, gocardless: GoCardlessResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch account details, balances and booked + pending transactions for the partition window
     (plus lookback) from GoCardless, one call per account and scope, stalest accounts first and
     within the day's 4-per-scope budget, and land them in raw in one transaction. An account whose
@@ -62,6 +69,8 @@ def raw_gocardless(
         context.log.warning(f"skipped {reason}")
     skipped = dg.MetadataValue.md("\n".join(f"- {r}" for r in extract.skipped) or "none")
     for result in land_extract(context, warehouse, PROVIDER, extract):
-        yield dg.MaterializeResult(
-            asset_key=result.asset_key, metadata={**(result.metadata or {}), "accounts_skipped": skipped}
-        )
+        if isinstance(result, dg.MaterializeResult):
+            result = dg.MaterializeResult(
+                asset_key=result.asset_key, metadata={**(result.metadata or {}), "accounts_skipped": skipped}
+            )
+        yield result

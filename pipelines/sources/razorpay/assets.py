@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import land_extract, provider_failures, quarantine_check_spec, raw_asset_specs
 from resources.providers.razorpay import PROVIDER, TABLES, extract_window
 from resources.providers.razorpay_resource import RazorpayResource
 from resources.warehouse.resource import WarehouseResource
@@ -25,6 +25,7 @@ RAW_TABLES = {
 
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
+    check_specs=[quarantine_check_spec("raw_razorpay_payments", PROVIDER)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=PROVIDER,
@@ -32,7 +33,7 @@ RAW_TABLES = {
 )
 def raw_razorpay(
     context: dg.AssetExecutionContext, razorpay: RazorpayResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch the payments, refunds and settlements Razorpay created on the partition window's IST
     days (plus lookback) and the recon items settled on them, and land them in raw in one
     transaction: either every table is replaced for those days or none is."""

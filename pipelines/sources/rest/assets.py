@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import land_extract, provider_failures, raw_asset_spec
+from pipelines.sources.landing import land_extract, provider_failures, quarantine_check_spec, raw_asset_spec
 from resources.providers.rest_bank import ACCOUNTS_TABLE, BALANCES_TABLE, TRANSACTIONS_TABLE, extract_window
 from resources.providers.rest_bank_config import RestBank, configured_rest_banks
 from resources.providers.rest_bank_resource import RestBanksResource
@@ -39,6 +39,7 @@ def rest_bank_asset(bank: RestBank) -> dg.AssetsDefinition:
             raw_asset_spec(table, description.format(bank=bank.display_name), key=asset_keys[table])
             for table, description in RAW_TABLES.items()
         ],
+        check_specs=[quarantine_check_spec(asset_keys[TRANSACTIONS_TABLE], bank.display_name)],
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=f"rest_{bank.name}",
@@ -49,7 +50,7 @@ def rest_bank_asset(bank: RestBank) -> dg.AssetsDefinition:
     )
     def extract(
         context: dg.AssetExecutionContext, rest_banks: RestBanksResource, warehouse: WarehouseResource
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         window = booking_window(*context.partition_time_window)
         with provider_failures(), rest_banks.open_client(bank) as client:
             fetched = extract_window(client, window.first_day, window.last_day, datetime.now(UTC).date())

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import (
+    check_consent,
+    land_extract,
+    provider_failures,
+    quarantine_check_spec,
+    raw_asset_specs,
+)
 from resources.extract import window_days
 from resources.providers.revolut import PROVIDER, HeldRows, extract_window
 from resources.providers.revolut_resource import RevolutResource
@@ -23,6 +29,7 @@ RAW_TABLES = {
 
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
+    check_specs=[quarantine_check_spec("raw_revolut_transactions", PROVIDER)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=PROVIDER,
@@ -30,7 +37,7 @@ RAW_TABLES = {
 )
 def raw_revolut(
     context: dg.AssetExecutionContext, revolut: RevolutResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch accounts, balances, transactions booked in the partition window (plus lookback) and
     pending transactions from Revolut Business, and land them in raw in one transaction: either
     every table is replaced or none is."""

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from pipelines.partitions import booking_window, daily_partitions
-from pipelines.sources.landing import check_consent, land_extract, provider_failures, raw_asset_specs
+from pipelines.sources.landing import (
+    check_consent,
+    land_extract,
+    provider_failures,
+    quarantine_check_spec,
+    raw_asset_specs,
+)
 from resources.providers.truelayer import PROVIDER, extract_window
 from resources.providers.truelayer_resource import TrueLayerResource
 from resources.warehouse.resource import WarehouseResource
@@ -25,6 +31,7 @@ RAW_TABLES = {
 
 @dg.multi_asset(
     specs=raw_asset_specs(RAW_TABLES),
+    check_specs=[quarantine_check_spec("raw_truelayer_transactions", PROVIDER)],
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=PROVIDER,
@@ -32,7 +39,7 @@ RAW_TABLES = {
 )
 def raw_truelayer(
     context: dg.AssetExecutionContext, truelayer: TrueLayerResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Fetch accounts and cards, their balances, booked transactions for the partition window
     (plus lookback) and pending transactions from TrueLayer, and land them in raw in one
     transaction: either every table is replaced or none is."""
