@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy bench-recon clean
+.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy bench-recon bench-quality clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -91,6 +91,9 @@ bench-accuracy: setup
 
 bench-recon: setup
 	$(VENV)/bin/python -m bench.recon
+
+bench-quality: setup
+	$(VENV)/bin/python -m bench.quality
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -185,7 +185,11 @@ def validate_suites(
             result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE},
         )
     )
-    result = checkpoint.run(expectation_parameters=parameters or {})
+    try:
+        result = checkpoint.run(expectation_parameters=parameters or {})
+    finally:
+        # The context is thrown away, its engine's pooled connections would linger until collected.
+        datasource.get_engine().dispose()
     by_suite = {
         validation.suite_name: (identifier, validation)
         for identifier, validation in result.run_results.items()
