@@ -34,10 +34,12 @@ demo: setup
 	$(VENV)/bin/bankflow demo
 
 # Two workers (pytest-xdist) for the CI machine's two cores; TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# Against a configured server (BANKFLOW_DATABASE_URL) one process: two workers there failed in
+# a way not yet explained (docs: README, Development).
+TEST_WORKERS ?= $(if $(BANKFLOW_DATABASE_URL),0,2)
 
 test: setup
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: setup
 	$(VENV)/bin/bankflow ui

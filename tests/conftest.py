@@ -52,17 +52,22 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 # `make test` runs the suite in two pytest-xdist workers (the machine's two cores: one worker keeps
 # one core busy, mostly with dbt). Each worker has its own database, sandbox banks and dbt target
-# folder; a module's tests stay on one worker, in file order (its module fixtures run once).
+# folder; a module's tests stay on one worker (`--dist loadfile`), so its module fixtures run once.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if XDIST_WORKER:
     # The folder dagster-dbt copies the saved parse from and `parse_for_current_connection` parses
     # into: per worker, since each parses with its own database in the connection.
     os.environ.setdefault("DBT_TARGET_PATH", f"target/{XDIST_WORKER}")
-# Modules that read one session fixture's expensive run (categorisation_run) share a worker.
+    # And dbt's log of the tests' own dbt commands (dbt rotates it: two writers would race).
+    os.environ.setdefault("DBT_LOG_PATH", f"logs/{XDIST_WORKER}")
+# Modules handed out one after the other: those that read one session fixture's run
+# (categorisation_run; a worker that gets one of them builds it), and those on truelayer_landing.py.
 SHARED_WORKER_GROUPS = {
     "test_categorisation": "categorisation_run",
     "test_category_model": "categorisation_run",
     "test_recon": "categorisation_run",
+    "test_incremental_staging": "truelayer_landing",
+    "test_incremental_marts": "truelayer_landing",
 }
 # The modules that take longest (CI's --durations), handed out first so that neither worker is
 # left with a long one at the end; the others follow in name order. Only the order changes.
@@ -73,16 +78,15 @@ LONGEST_FIRST = (
     "test_pending_lineage",
     "test_statement_files_pipeline",
     "test_marts_finance",
-    "test_incremental_staging",
+    "truelayer_landing",
     "test_quality_checks",
     "test_pipeline_failures",
 )
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup`: one xdist group per module (or per shared fixture), the longest first."""
-    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") != "loadgroup":
+    """On a worker: the longest modules first (xdist hands out whole files in this order)."""
+    if not XDIST_WORKER:
         return
     rank = {group: position for position, group in enumerate(LONGEST_FIRST)}
 
@@ -90,10 +94,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.path.stem
         return SHARED_WORKER_GROUPS.get(module, module)
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
-    # sort() is stable: within a group the tests keep their file order.
-    items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item)))
+    # sort() is stable: within a file the tests keep their order.
+    items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item), str(item.path)))
 
 
 @pytest.fixture(scope="session")

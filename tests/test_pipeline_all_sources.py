@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 from pipeline_runs import rows, run_window
 
-from pipelines.transform.assets import DBT_TARGET_DIR
+from pipelines.transform.assets import dbt_target_dir
 from sandbox.server import Sandbox
 
 SOURCES = {"truelayer", "berlin_group", "revolut", "gocardless", "fibank"}
@@ -19,10 +19,11 @@ REST_BANKS = {"hdfc", "icici", "sbi"}
 @pytest.fixture(scope="module")
 def run(definitions: dg.Definitions) -> dg.ExecuteInProcessResult:
     today = datetime.now(UTC).date()
-    before = set(DBT_TARGET_DIR.iterdir())
+    # The folder of this process's steps (each test worker has its own).
+    before = set(dbt_target_dir().iterdir())
     result = run_window(definitions, today - timedelta(days=2), today)
     # Each dbt step's own target folder (5-20 MB) is gone once the step succeeded.
-    left = {path.name for path in set(DBT_TARGET_DIR.iterdir()) - before if path.is_dir()}
+    left = {path.name for path in set(dbt_target_dir().iterdir()) - before if path.is_dir()}
     assert not result.success or left == set()
     return result
 

@@ -73,7 +73,8 @@ def dbt(url: str, *args: str) -> None:
     """`dbt <args>` against the scratch database; fails the test with dbt's output."""
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        + ["--target-path", "target/incremental_build_test"],
+        # Per test worker: the modules that use this may run at once on two.
+        + ["--target-path", f"target/incremental_build_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, **dbt_env(url)},
         capture_output=True,

@@ -2,6 +2,7 @@
 before them, and the models built on them."""
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +26,12 @@ INCREMENTAL = "config.materialized:incremental"
 ON_INCREMENTAL = "config.materialized:incremental+"
 # Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
 TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS))
-DBT_TARGET_DIR = DBT_PROJECT_DIR / "target"
+
+
+def dbt_target_dir() -> Path:
+    """Where the dbt steps' own target folders go: the target path dbt and dagster-dbt read
+    (DBT_TARGET_PATH, relative to the project), else the project's target/."""
+    return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
 
 
 @dbt_assets(
@@ -87,8 +93,9 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
     # dagster-dbt gives each invocation its own target folder (manifest, compiled SQL, run results:
     # 5-20 MB) and never removes it: a schedule every few minutes fills the disk. Removed once its
     # events are streamed; a failed invocation keeps it, since dbt's error names the compiled SQL there.
-    DBT_TARGET_DIR.mkdir(parents=True, exist_ok=True)
-    target = Path(tempfile.mkdtemp(prefix=f"{context.op_execution_context.op_def.name}-", dir=DBT_TARGET_DIR))
+    target_dir = dbt_target_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{context.op_execution_context.op_def.name}-", dir=target_dir))
     yield from dbt.cli(args, context=context, target_path=target).stream()
     shutil.rmtree(target, ignore_errors=True)
 
