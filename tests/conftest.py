@@ -62,7 +62,7 @@ if XDIST_WORKER:
     os.environ.setdefault("DBT_LOG_PATH", f"logs/{XDIST_WORKER}")
 # Modules handed out one after the other: those that read one session fixture's run
 # (categorisation_run; a worker that gets one of them builds it), and those on truelayer_landing.py.
-SHARED_WORKER_GROUPS = {
+HANDED_OUT_TOGETHER = {
     "test_categorisation": "categorisation_run",
     "test_category_model": "categorisation_run",
     "test_recon": "categorisation_run",
@@ -92,7 +92,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     def group_of(item: pytest.Item) -> str:
         module = item.path.stem
-        return SHARED_WORKER_GROUPS.get(module, module)
+        return HANDED_OUT_TOGETHER.get(module, module)
 
     # sort() is stable: within a file the tests keep their order.
     items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item), str(item.path)))
