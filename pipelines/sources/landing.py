@@ -1,5 +1,6 @@
 """Landing a connector's extract in raw, and what every extract asset reports about it."""
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -122,9 +123,7 @@ def _quarantine_check(
     for spec in context.assets_def.check_specs:
         if spec.name != QUARANTINE_CHECK or spec.key not in context.selected_asset_check_keys:
             continue
-        reasons: dict[str, int] = {}
-        for item in extract.quarantined:
-            reasons[f"{item.entity}: {item.reason}"] = reasons.get(f"{item.entity}: {item.reason}", 0) + 1
+        reasons = Counter(f"{item.entity}: {item.reason}" for item in extract.quarantined)
         yield dg.AssetCheckResult(
             asset_key=spec.asset_key,
             check_name=QUARANTINE_CHECK,
@@ -133,7 +132,7 @@ def _quarantine_check(
             metadata={
                 "records_quarantined": dg.MetadataValue.int(len(extract.quarantined)),
                 # Reasons name fields and dates, never the record's contents.
-                "reasons": dg.MetadataValue.json(reasons),
+                "reasons": dg.MetadataValue.json(dict(reasons)),
                 "where": dg.MetadataValue.text(
                     f"ops.quarantine where source = '{source}' and run_id = '{run_id}'"
                 ),
