@@ -38,6 +38,9 @@ from sandbox.world import World
 
 BACKFILL_DAYS = 90
 MAX_HISTORY_DAYS = 90
+# Not the session's "berlin_group": this module's consent belongs to its own sandbox, and a later
+# module on the same database would read the session's bank with it (every full run then failed).
+CONNECTION = "berlin_group_pipeline_test"
 SNAPSHOT_TABLES = ("berlin_group_transactions", "berlin_group_pending_transactions", "berlin_group_accounts")
 
 
@@ -84,7 +87,7 @@ def connect(resource: BerlinGroupResource, vault: TokenVault) -> None:
 
 @pytest.fixture(scope="module")
 def berlin_group(bank: Bank, warehouse: WarehouseResource) -> BerlinGroupResource:
-    resource = bank.resource("berlin_group", frequency_per_day=500)
+    resource = bank.resource(CONNECTION, frequency_per_day=500)
     connect(resource, warehouse.vault())
     return resource
 
@@ -331,13 +334,13 @@ def test_tokens_are_encrypted_and_never_logged(
     with caplog.at_level(logging.DEBUG):
         result = run(berlin_group, warehouse, backfill.last, backfill.last)
     assert result.success
-    tokens = warehouse.vault().load("berlin_group")
+    tokens = warehouse.vault().load(CONNECTION)
     assert tokens is not None
     stored = bytes(
         scalar(
             database_url,
             "select encrypted_tokens from ops.connections where connection_name = %s",
-            ("berlin_group",),
+            (CONNECTION,),
         )
     )
     secrets = [tokens["access_token"], tokens["refresh_token"], berlin_group.client_secret, secret_key]
