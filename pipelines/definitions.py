@@ -25,7 +25,7 @@ from pipelines.sources.razorpay.assets import raw_razorpay
 from pipelines.sources.rest.assets import REST_BANK_ASSETS, REST_BANKS
 from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
-from pipelines.transform.assets import dbt_incremental_models, dbt_marts_on_incremental, dbt_models
+from pipelines.transform.assets import DBT_ASSETS
 from pipelines.transform.category_model import category_predictions
 from resources.quality.gx_suites import load_suites
 
@@ -64,10 +64,8 @@ def build_definitions(
         *sources,
         *files,
         *ledger,
-        dbt_models,
+        *DBT_ASSETS,
         category_predictions,
-        dbt_incremental_models,
-        dbt_marts_on_incremental,
     ]
     # A source left out takes its suites with it.
     defined = {key for asset in assets for key in asset.keys}
@@ -88,9 +86,7 @@ def build_definitions(
         ],
         sensors=[
             *sensors,
-            balance_gap_sensor(
-                extracts, [dbt_models, category_predictions, dbt_incremental_models, dbt_marts_on_incremental]
-            ),
+            balance_gap_sensor(extracts, [*DBT_ASSETS, category_predictions]),
         ],
         resources=dict(resources),
     )

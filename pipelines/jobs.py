@@ -10,8 +10,7 @@ daily_pipeline = dg.define_asset_job(
     name="daily_pipeline",
     # Statement files have a partition per file, not per day: their own job and sensor land them.
     selection=dg.AssetSelection.all() - dg.AssetSelection.tag("bankflow/partitioning", "per_file"),
-    # The dbt models run in two steps around the category_predictions asset (Dagster splits the
-    # subsettable dbt multi-asset where the lineage leaves it and comes back): layers 1-4 first,
+    # The dbt models run in one step per phase (pipelines/transform/phases.py): layers 1-4 first,
     # then the model trains and predicts, then the views and marts that read its predictions.
     description=(
         "Extract every source for the partition window, build the dbt models (categorisation layer 5"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from dagster._core.execution.api import create_execution_plan
+
+from pipelines.transform.assets import DBT_ASSETS
 
 PLACEHOLDER_ENV = {
     "BANKFLOW_DATABASE_URL": "postgresql://placeholder@127.0.0.1:1/placeholder",
@@ -79,6 +82,40 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     fct = next(k for k in graph.get_all_asset_keys() if k.to_user_string() == "fct_transactions")
     assert graph.get(fct).partitions_def is not None
     assert "raw_truelayer_transactions" in _ancestors(graph, fct)
+
+
+def test_a_run_builds_the_dbt_models_in_one_step_per_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven dbt steps a run, none split by Dagster; the blocking suites sit between the layers
+    they guard, and the categoriser between the rule-categorised and the categorised rows."""
+    for name, value in PLACEHOLDER_ENV.items():
+        monkeypatch.setenv(name, value)
+    job = _code_location().get_repository_def().get_job("daily_pipeline")
+    window = {
+        "dagster/asset_partition_range_start": "2026-12-01",
+        "dagster/asset_partition_range_end": "2026-12-02",
+    }
+    plan = create_execution_plan(job, tags=window)
+    upstream = {
+        step.key: {
+            handle.step_key
+            for step_input in step.step_inputs
+            for handle in step_input.get_step_output_handle_dependencies()
+        }
+        for step in plan.get_steps_to_execute_in_topo_order()
+    }
+    assert sorted(key for key in upstream if key.startswith("dbt_")) == sorted(a.op.name for a in DBT_ASSETS)
+    assert len(DBT_ASSETS) == 7
+    assert sorted(key for key in upstream if key.startswith("gx_")) == [
+        "gx_marts_suites",
+        "gx_raw_suites",
+        "gx_staging_suites",
+    ]
+    assert "gx_raw_suites" in upstream["dbt_reference_models"] & upstream["dbt_incremental_staging"]
+    assert upstream["gx_staging_suites"] == {"dbt_incremental_staging"}
+    assert "gx_staging_suites" in upstream["dbt_incremental_intermediate"]
+    assert "dbt_rule_categorised" in upstream["category_predictions"]
+    assert "category_predictions" in upstream["dbt_categorised"]
+    assert upstream["dbt_marts"] >= {"dbt_incremental_facts"}
 
 
 def test_every_rest_bank_feeds_the_marts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
-"""dbt models as Dagster assets: the daily-partitioned incremental models, the unpartitioned models
-before them, and the models built on them."""
+"""dbt models as Dagster assets: one per phase of the dbt graph around the categoriser, the
+incremental phases daily-partitioned."""
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -16,16 +17,15 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pipelines.partitions import booking_window, daily_partitions
 from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.parse_cache import parse_for_current_connection
+from pipelines.transform.phases import dbt_phases
 from pipelines.transform.project import DBT_PROJECT_DIR, dbt_project
 from pipelines.transform.translator import BankflowDbtTranslator
 from resources.warehouse.database import dbt_connection, environment
 from resources.warehouse.resource import WarehouseResource
 
-INCREMENTAL = "config.materialized:incremental"
-# The incremental models and everything built on them.
-ON_INCREMENTAL = "config.materialized:incremental+"
 # Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
 TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS))
+PHASES = dbt_phases(json.loads(dbt_project().manifest_path.read_text()))
 
 
 def dbt_target_dir() -> Path:
@@ -34,59 +34,47 @@ def dbt_target_dir() -> Path:
     return DBT_PROJECT_DIR / os.environ.get("DBT_TARGET_PATH", "target")
 
 
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    select=INCREMENTAL,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_incremental_models",
+def _dbt_phase(name: str, select: str, partitioned: bool) -> dg.AssetsDefinition:
+    """One phase of the dbt graph (pipelines/transform/phases.py) as one subsettable asset; a
+    partitioned one builds its incremental models for the run's partition window (plus lookback)."""
+
+    @dbt_assets(
+        manifest=dbt_project().manifest_path,
+        select=select,
+        partitions_def=daily_partitions if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        dagster_dbt_translator=TRANSLATOR,
+        name=name,
+    )
+    def _phase(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ) -> Iterator[Any]:
+        window = booking_window(*context.partition_time_window).dbt_environment if partitioned else {}
+        with _dbt_connection(warehouse, dbt), _buildable_test_selection(), environment(window):
+            yield from _dbt_build(context, dbt, ["build"])
+
+    return _phase
+
+
+# In the order a run builds them; category_predictions runs between rule_categorised and categorised.
+dbt_reference_models = _dbt_phase("dbt_reference_models", PHASES.reference, partitioned=False)
+dbt_incremental_staging = _dbt_phase("dbt_incremental_staging", PHASES.incremental_staging, partitioned=True)
+dbt_incremental_intermediate = _dbt_phase(
+    "dbt_incremental_intermediate", PHASES.incremental_intermediate, partitioned=True
 )
-def dbt_incremental_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
-    """The incremental models (staging, the union, rule matches, transfer pairs, fct_transactions),
-    rebuilt for the run's partition window (plus lookback), and the monthly and daily totals kept
-    from fct_transactions' change log; Dagster runs them in two steps, around the categorisation
-    views between them."""
-    window = booking_window(*context.partition_time_window)
-    with _dbt_connection(warehouse, dbt), _buildable_test_selection(), environment(window.dbt_environment):
-        yield from _dbt_build(context, dbt, ["build"])
-
-
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    exclude=ON_INCREMENTAL,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_models",
+dbt_rule_categorised = _dbt_phase("dbt_rule_categorised", PHASES.rule_categorised, partitioned=False)
+dbt_categorised = _dbt_phase("dbt_categorised", PHASES.categorised, partitioned=False)
+dbt_incremental_facts = _dbt_phase("dbt_incremental_facts", PHASES.incremental_facts, partitioned=True)
+dbt_marts = _dbt_phase("dbt_marts", PHASES.marts, partitioned=False)
+DBT_ASSETS = (
+    dbt_reference_models,
+    dbt_incremental_staging,
+    dbt_incremental_intermediate,
+    dbt_rule_categorised,
+    dbt_categorised,
+    dbt_incremental_facts,
+    dbt_marts,
 )
-def dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
-    """Staging and intermediate views, seeds and the unpartitioned marts not built on the
-    incremental ones (dimensions, reported balances)."""
-    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
-        yield from _dbt_build(context, dbt, ["build"])
-
-
-# Their own asset, not part of dbt_models: Dagster would otherwise split dbt_models into a step
-# before and one after the incremental models, and dbt's eager test selection in the step before
-# runs tests on the incremental models before those exist.
-@dbt_assets(
-    manifest=dbt_project().manifest_path,
-    select=ON_INCREMENTAL,
-    exclude=INCREMENTAL,
-    dagster_dbt_translator=TRANSLATOR,
-    name="dbt_marts_on_incremental",
-)
-def dbt_marts_on_incremental(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
-    """Models built on the incremental ones: the categorisation views over the kept rule matches,
-    and the unpartitioned marts (daily balances, spend, budgets, cash flow, categorisation quality),
-    rebuilt whole after them from the kept monthly and daily totals."""
-    with _dbt_connection(warehouse, dbt), _buildable_test_selection():
-        yield from _dbt_build(context, dbt, ["build"])
 
 
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator[Any]:
@@ -101,11 +89,9 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, args: lis
 
 
 def _buildable_test_selection() -> contextlib.AbstractContextManager[None]:
-    # A job runs these models in several steps: around the category_predictions asset (it reads
-    # int_transactions_rule_categorised, which is built on the incremental rule matches), and the
-    # incremental models in a step before those views and one after them. A step selects its models
-    # by name, and dbt's default (eager) test selection would add every test touching one of them:
-    # fct_transactions' relationships tests to dim_accounts and int_transfers_paired, before
+    # A run builds the models in one step per phase, and a step selects its models by name: dbt's
+    # default (eager) test selection would add every test touching one of them, such as
+    # fct_transactions' relationships tests to dim_accounts, in dim_accounts' step, before
     # fct_transactions is built. Buildable keeps a test when each of its parents is in the step or
     # built before it (an ancestor of one that is), so those run in fct_transactions' step.
     # dagster-dbt reads this variable (and still overrides it when it lists the tests itself).
