@@ -15,6 +15,7 @@ import pytest
 from dagster_dbt import DbtCliResource
 from pipeline_runs import run_window
 from psycopg import sql
+from xdist.scheduler import LoadFileScheduling
 
 from bankflow_cli.demo import connect_sandbox_banks, use_sandbox
 from pipelines.definitions import build_definitions
@@ -60,8 +61,9 @@ if XDIST_WORKER:
     os.environ.setdefault("DBT_TARGET_PATH", f"target/{XDIST_WORKER}")
     # And dbt's log of the tests' own dbt commands (dbt rotates it: two writers would race).
     os.environ.setdefault("DBT_LOG_PATH", f"logs/{XDIST_WORKER}")
-# Modules handed out one after the other: those that read one session fixture's run
-# (categorisation_run; a worker that gets one of them builds it), and those on truelayer_landing.py.
+# Modules handed out to one worker together: those that read one session fixture's run
+# (categorisation_run: a worker that gets one of them builds it, 230 s), and those on
+# truelayer_landing.py.
 HANDED_OUT_TOGETHER = {
     "test_categorisation": "categorisation_run",
     "test_category_model": "categorisation_run",
@@ -84,15 +86,34 @@ LONGEST_FIRST = (
 )
 
 
+def _group_of(module: str) -> str:
+    return HANDED_OUT_TOGETHER.get(module, module)
+
+
+class ModuleGroupScheduling(LoadFileScheduling):
+    """xdist's --dist loadfile, with the modules of HANDED_OUT_TOGETHER as one unit: a worker gets
+    a unit whole, so a module's fixtures, and a session fixture those modules share, are built on
+    that worker only. (xdist's own loadgroup marks do not reach its scheduler under pytest 9.2,
+    which no longer reads the item attribute xdist 3.8 renames tests through.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        module = Path(path).stem
+        return _group_of(module) if module in HANDED_OUT_TOGETHER else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleGroupScheduling | None:
+    return ModuleGroupScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a worker: the longest modules first (xdist hands out whole files in this order)."""
+    """On a worker: the longest units first (the scheduler hands them out in this order)."""
     if not XDIST_WORKER:
         return
     rank = {group: position for position, group in enumerate(LONGEST_FIRST)}
 
     def group_of(item: pytest.Item) -> str:
-        module = item.path.stem
-        return HANDED_OUT_TOGETHER.get(module, module)
+        return _group_of(item.path.stem)
 
     # sort() is stable: within a file the tests keep their order.
     items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item), str(item.path)))
