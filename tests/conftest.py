@@ -74,14 +74,15 @@ HANDED_OUT_TOGETHER = {
 # The modules that take longest (CI's --durations), handed out first so that neither worker is
 # left with a long one at the end; the others follow in name order. Only the order changes.
 LONGEST_FIRST = (
+    "test_transfers",
     "categorisation_run",
     "test_pipeline_truelayer",
-    "test_transfers",
     "test_pending_lineage",
     "test_statement_files_pipeline",
-    "test_marts_finance",
-    "truelayer_landing",
     "test_quality_checks",
+    "truelayer_landing",
+    "test_marts_finance",
+    "test_statement_formats_overlap",
     "test_pipeline_failures",
 )
 
