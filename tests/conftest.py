@@ -87,10 +87,6 @@ LONGEST_FIRST = (
 )
 
 
-def _group_of(module: str) -> str:
-    return HANDED_OUT_TOGETHER.get(module, module)
-
-
 class ModuleGroupScheduling(LoadFileScheduling):
     """xdist's --dist loadfile, with the modules of HANDED_OUT_TOGETHER as one unit: a worker gets
     a unit whole, so a module's fixtures, and a session fixture those modules share, are built on
@@ -99,8 +95,7 @@ class ModuleGroupScheduling(LoadFileScheduling):
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
-        module = Path(path).stem
-        return _group_of(module) if module in HANDED_OUT_TOGETHER else path
+        return HANDED_OUT_TOGETHER.get(Path(path).stem, path)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> ModuleGroupScheduling | None:
@@ -113,11 +108,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     rank = {group: position for position, group in enumerate(LONGEST_FIRST)}
 
-    def group_of(item: pytest.Item) -> str:
-        return _group_of(item.path.stem)
+    def unit(item: pytest.Item) -> str:
+        return HANDED_OUT_TOGETHER.get(item.path.stem, item.path.stem)
 
     # sort() is stable: within a file the tests keep their order.
-    items.sort(key=lambda item: (rank.get(group_of(item), len(rank)), group_of(item), str(item.path)))
+    items.sort(key=lambda item: (rank.get(unit(item), len(rank)), unit(item), str(item.path)))
 
 
 @pytest.fixture(scope="session")

@@ -73,7 +73,7 @@ def dbt(url: str, *args: str) -> None:
     """`dbt <args>` against the scratch database; fails the test with dbt's output."""
     completed = subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        # Per test worker: the modules that use this may run at once on two.
+        # Per test worker, like every dbt target folder of the tests (conftest).
         + ["--target-path", f"target/incremental_build_test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, **dbt_env(url)},
