@@ -191,11 +191,43 @@ def truelayer(sandbox: Sandbox) -> TrueLayerResource:
     )
 
 
+def connection_names(database_url: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        return {name for (name,) in conn.execute("select connection_name from ops.connections")}
+
+
+# The connections the session's pipeline runs use; a module's own connections are removed after it.
+SESSION_CONNECTIONS: set[str] = set()
+
+
 @pytest.fixture(scope="session")
 def connected_banks(sandbox: Sandbox, database_url: str, secret_key: str) -> None:
     """Every provider connected through its real consent flow (callback server, state, PKCE
     where the bank has it); a scripted user approves on each sandbox page."""
+    before = connection_names(database_url)
     connect_sandbox_banks(database_url, secret_key)
+    # GoCardless connections are named by the flow; the others replace any row of the same name.
+    SESSION_CONNECTIONS.update(
+        connection_names(database_url) - before, {"truelayer", "berlin_group", "revolut"}
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _connections_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remove the connections a module saved. The pipeline fetches and checks the consent of every
+    connection of a provider, so one left behind (expiring, or to a sandbox that is gone) breaks
+    whichever module the same worker runs next."""
+    in_module = [item for item in request.session.items if getattr(item, "module", None) is request.module]
+    if not any("database_url" in item.fixturenames for item in in_module):
+        yield
+        return
+    database_url = request.getfixturevalue("database_url")
+    found = connection_names(database_url)
+    yield
+    left = connection_names(database_url) - found - SESSION_CONNECTIONS
+    if left:
+        with psycopg.connect(database_url) as conn:
+            conn.execute("delete from ops.connections where connection_name = any(%s)", (sorted(left),))
 
 
 @pytest.fixture(scope="session")

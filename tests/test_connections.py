@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 from typer.testing import CliRunner
 
 from bankflow_cli.main import app
@@ -25,16 +24,11 @@ def test_consent_states() -> None:
 def test_connections_are_listed_with_expiry(database_url: str, secret_key: str, monkeypatch) -> None:
     vault = TokenVault(database_url, secret_key)
     vault.save("listed-gc", "gocardless", {"access": "x"}, datetime.now(UTC) + timedelta(days=2))
-    try:
-        summary = next(c for c in list_connections(database_url) if c.name == "listed-gc")
-        assert summary.consent.state == "expiring"
-        assert summary.daily_limit_per_account == 4
+    summary = next(c for c in list_connections(database_url) if c.name == "listed-gc")
+    assert summary.consent.state == "expiring"
+    assert summary.daily_limit_per_account == 4
 
-        monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
-        result = CliRunner().invoke(app, ["connections"])
-        assert result.exit_code == 0, result.output
-        assert "listed-gc" in result.output and "expires in" in result.output
-    finally:
-        # An expiring GoCardless connection left behind makes later modules' consent checks warn.
-        with psycopg.connect(database_url) as conn:
-            conn.execute("delete from ops.connections where connection_name = 'listed-gc'")
+    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
+    result = CliRunner().invoke(app, ["connections"])
+    assert result.exit_code == 0, result.output
+    assert "listed-gc" in result.output and "expires in" in result.output
