@@ -1,4 +1,7 @@
 {{ incremental_staging_config('fibank', 'transactions') }}
+-- The relationships test on account_ref runs in this model's dbt step only when the accounts view is
+-- built before it (buildable test selection); otherwise no step runs it and its check never reports.
+-- depends_on: {{ ref('stg_fibank__accounts') }}
 
 with source as (
     {{ restaged_landings('fibank', 'transactions') }}
