@@ -194,6 +194,58 @@ def connections() -> None:
     console.print(table)
 
 
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Keep it on 127.0.0.1 unless a TLS proxy is in front."),
+    port: int = typer.Option(8780),
+) -> None:
+    """Read-only JSON/CSV export of the marts for spreadsheet tools, behind BANKFLOW_EXPORT_TOKEN."""
+    import uvicorn
+
+    from resources.export_api import export_app
+
+    settings = load_settings()
+    if not settings.export_token:
+        console.print("[red]BANKFLOW_EXPORT_TOKEN is not set[/]: put a long random token in .env.")
+        raise typer.Exit(2)
+    runtime = prepare_runtime(settings)
+    console.print(f"Export on http://{host}:{port}/marts  (Authorization: Bearer <BANKFLOW_EXPORT_TOKEN>)")
+    uvicorn.run(
+        export_app(runtime.database_url, settings.export_token.get_secret_value()),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, keys, connections, sources and SFTP host keys; say what to fix."""
+    from rich.table import Table
+
+    from bankflow_cli.doctor import default_home, diagnose
+    from pipelines.transform.project import DBT_PROJECT_DIR
+
+    settings = load_settings()
+    findings = diagnose(
+        settings,
+        os.environ,
+        default_home(settings, PROJECT_ROOT),
+        DBT_PROJECT_DIR / "target" / "manifest.json",
+    )
+    table = Table(title="bankflow doctor")
+    for column in ("check", "state", "detail", "fix"):
+        table.add_column(column)
+    colour = {"ok": "green", "warn": "yellow", "fail": "red", "off": "white"}
+    for f in findings:
+        table.add_row(f.check, f"[{colour[f.state]}]{f.state}[/]", f.detail, f.fix)
+    console.print(table)
+    failed = [f for f in findings if f.state == "fail"]
+    if failed:
+        console.print(f"[red]{len(failed)} to fix[/]: {', '.join(f.check for f in failed)}")
+    raise typer.Exit(1 if failed else 0)
+
+
 @app.command("import")
 def import_(
     files: Annotated[

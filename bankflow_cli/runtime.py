@@ -10,6 +10,7 @@ from pathlib import Path
 
 from resources.settings import Settings
 from resources.vault import generate_secret_key
+from resources.warehouse.bi_access import ensure_bi_reader
 from resources.warehouse.database import (
     bootstrap_schemas,
     ensure_database,
@@ -39,6 +40,8 @@ def prepare_runtime(settings: Settings) -> Runtime:
         settings.database_url.get_secret_value() if settings.database_url else None, home
     )
     bootstrap_schemas(target.url)
+    if settings.bi_password:
+        ensure_bi_reader(target.url, settings.bi_password.get_secret_value(), settings.bi_role)
     if settings.dagster_database_url:
         # Either a libpq URL or the SQLAlchemy form this function exports (postgresql+psycopg2://):
         # a second call in one process reads back what the first one set.

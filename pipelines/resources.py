@@ -46,6 +46,19 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, ob
     }
 
 
+def source_settings() -> dict[str, tuple[str, ...]]:
+    """Each configurable source's environment variables, as its resource reads them."""
+    return {
+        key: tuple(
+            value.env_var_name
+            for field in type(resource).model_fields
+            if isinstance(value := getattr(resource, field, None), dg.EnvVar)
+        )
+        for key, resource in _all_resources().items()
+        if key in SOURCE_CREDENTIALS
+    }
+
+
 def _all_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     home: Path = Path(".bankflow")
     # Fernet key that encrypts tokens at rest in `ops.connections`.
     secret_key: SecretStr | None = None
+    # Set: the read-only role BI tools log in as (marts only) is created with this password.
+    bi_password: SecretStr | None = None
+    bi_role: str = "bankflow_bi"
+    # The bearer token `bankflow serve` asks spreadsheet tools for; unset: the export is not served.
+    export_token: SecretStr | None = None
 
 
 def load_settings() -> Settings:

@@ -172,6 +172,11 @@ class _PinnedHostKeyPolicy(paramiko.RejectPolicy):
         )
 
 
+def has_pinned_host_key(endpoint: SftpEndpoint) -> bool:
+    """Whether the server's key is pinned (a fingerprint, or a known_hosts entry), before connecting."""
+    return bool(endpoint.host_key_fingerprint) or bool(_pinned_host_keys(endpoint))
+
+
 def _pinned_host_keys(endpoint: SftpEndpoint) -> list[paramiko.PKey]:
     """The keys known_hosts holds for this server (hashed or plain entries), minus any that contradict
     the pinned fingerprint."""
