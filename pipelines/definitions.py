@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from pipelines.alerts.sensors import run_failure_alert
 from pipelines.files.assets import raw_statement_files
 from pipelines.files.sensors import (
     marts_refresh_job,
@@ -27,6 +28,7 @@ from pipelines.sources.revolut.assets import raw_revolut
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import DBT_ASSETS
 from pipelines.transform.category_model import category_predictions
+from resources.alerts import AlertsResource
 from resources.quality.gx_suites import load_suites
 
 # Extract assets of the Python connectors, by the source name the marts give their rows; each
@@ -87,8 +89,10 @@ def build_definitions(
         sensors=[
             *sensors,
             balance_gap_sensor(extracts, [*DBT_ASSETS, category_predictions]),
+            run_failure_alert,
         ],
-        resources=dict(resources),
+        # Without a webhook configured, failed runs are still logged by the alert sensor.
+        resources={"alerts": AlertsResource(), **resources},
     )
 
 

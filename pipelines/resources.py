@@ -11,6 +11,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipelines.transform.project import dbt_project
+from resources.alerts import AlertsResource
 from resources.files.files_resource import StatementFilesResource
 from resources.ledger_drop import LedgerDropResource
 from resources.providers.berlin_group_resource import BerlinGroupResource
@@ -43,7 +44,17 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, ob
         key: resource
         for key, resource in _all_resources().items()
         if key not in SOURCE_CREDENTIALS or environ.get(SOURCE_CREDENTIALS[key])
-    }
+    } | {"alerts": alerts_resource(environ)}
+
+
+def alerts_resource(environ: Mapping[str, str]) -> AlertsResource:
+    # The webhook URL is a secret: as an EnvVar the UI shows its name, never its value.
+    return AlertsResource(
+        webhook_url=dg.EnvVar("BANKFLOW_ALERT_WEBHOOK_URL")
+        if environ.get("BANKFLOW_ALERT_WEBHOOK_URL")
+        else None,
+        ui_url=environ.get("BANKFLOW_UI_URL") or None,
+    )
 
 
 def source_settings() -> dict[str, tuple[str, ...]]:

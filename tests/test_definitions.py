@@ -73,6 +73,7 @@ def test_definitions_load(monkeypatch: pytest.MonkeyPatch) -> None:
     assert repository.get_job("daily_pipeline")
     assert repository.get_job("quality_audit")
     assert repository.has_sensor_def("source_freshness")
+    assert repository.has_sensor_def("run_failure_alert")
     # Raw and staging suites stop the models after them; the marts' only report.
     graph = repository.asset_graph
     specs = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}

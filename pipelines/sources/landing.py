@@ -58,10 +58,14 @@ def provider_failures() -> Iterator[None]:
         yield
     except AuthorizationRequired as exc:
         raise dg.Failure(
-            description=str(exc), metadata={"provider": exc.provider}, allow_retries=False
+            description=str(exc),
+            metadata={"provider": exc.provider, "error": type(exc).__name__, "fix": exc.fix},
+            allow_retries=False,
         ) from None
     except ProviderError as exc:
-        raise dg.Failure(description=str(exc), metadata={"provider": exc.provider}) from None
+        raise dg.Failure(
+            description=str(exc), metadata={"provider": exc.provider, "error": type(exc).__name__}
+        ) from None
 
 
 def check_consent(
@@ -76,7 +80,11 @@ def check_consent(
     elif consent.state == "expired":
         raise dg.Failure(
             description=f"{provider} connection {connection_name!r}: {consent.message}; {reconnect}",
-            metadata={"provider": provider, "connection": connection_name},
+            metadata={
+                "provider": provider,
+                "connection": connection_name,
+                "fix": f"bankflow connect {provider}",
+            },
             allow_retries=False,
         )
 
