@@ -25,6 +25,7 @@ from pipelines.sources.gocardless.assets import raw_gocardless
 from pipelines.sources.razorpay.assets import raw_razorpay
 from pipelines.sources.rest.assets import REST_BANK_ASSETS, REST_BANKS
 from pipelines.sources.revolut.assets import raw_revolut
+from pipelines.sources.schedules import source_schedules
 from pipelines.sources.truelayer.assets import raw_truelayer
 from pipelines.transform.assets import DBT_ASSETS
 from pipelines.transform.category_model import category_predictions
@@ -78,6 +79,7 @@ def build_definitions(
         sensors.append(
             dg.build_sensor_for_freshness_checks(freshness_checks=freshness, name="source_freshness")
         )
+    refresh_jobs, schedules = source_schedules(extracts, environ)
     return dg.Definitions(
         assets=assets,
         asset_checks=quality_checks,
@@ -85,7 +87,9 @@ def build_definitions(
             daily_pipeline,
             quality_audit_job(quality_checks),
             *([statement_files_job, marts_refresh_job] if files else []),
+            *refresh_jobs,
         ],
+        schedules=schedules,
         sensors=[
             *sensors,
             balance_gap_sensor(extracts, [*DBT_ASSETS, category_predictions]),

@@ -31,6 +31,7 @@ class CategoryModelConfig(dg.Config):
     deps=[dg.AssetKey("int_transactions_rule_categorised"), dg.AssetKey("int_transactions_unioned")],
     group_name="intermediate",
     kinds={"python", "scikit-learn", "postgres"},
+    automation_condition=dg.AutomationCondition.eager(),
 )
 def category_predictions(
     context: dg.AssetExecutionContext, config: CategoryModelConfig, warehouse: WarehouseResource

@@ -59,3 +59,11 @@ class BankflowDbtTranslator(DagsterDbtTranslator):
             # Their own group, so a job of the dbt layers can take the reference data with it.
             return "seeds"
         return super().get_group_name(dbt_resource_props)
+
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> dg.AutomationCondition | None:
+        # The models follow their sources: when a schedule refreshes a source's day, the models on
+        # it (today's partition of the incremental ones) are built once nothing upstream is still
+        # running. Runs of the daily pipeline build them in the same run and leave nothing to do.
+        return dg.AutomationCondition.eager()
