@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -277,24 +277,25 @@ def scripted_user(url: str) -> None:
     threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True}, daemon=True).start()
 
 
+# The run's full log is in the instance (make ui -> Runs); the terminal gets the summary.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def backfill(first_partition: str, last_partition: str) -> tuple[bool, CheckSummary]:
     """Run the daily pipeline over a partition range as one run, on the persistent instance."""
     import dagster as dg
 
+    from bankflow_cli.runs import run_days
     from pipelines.definitions import defs
 
-    job = defs.resolve_job_def("daily_pipeline")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            # The run's full log is in the instance (make ui -> Runs); the terminal gets the summary.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={
-                "dagster/asset_partition_range_start": first_partition,
-                "dagster/asset_partition_range_end": last_partition,
-                "bankflow/trigger": "demo",
-            },
-            raise_on_error=False,
+        result = run_days(
+            defs,
+            instance,
+            date.fromisoformat(first_partition),
+            date.fromisoformat(last_partition),
+            trigger="demo",
+            run_config=QUIET_CONSOLE,
         )
     evaluations = result.get_asset_check_evaluations()
     failing = [e for e in evaluations if not e.passed]

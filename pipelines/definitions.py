@@ -44,12 +44,10 @@ EXTRACTS_BY_SOURCE = {
 }
 
 
-def build_definitions(
-    resources: Mapping[str, object], environ: Mapping[str, str] | None = None
-) -> dg.Definitions:
-    """The code location for the sources `resources` configure (and the REST banks whose
-    credentials `environ` holds): a source left unconfigured is left out, not failed."""
-    environ = os.environ if environ is None else environ
+def configured_extracts(
+    resources: Mapping[str, object], environ: Mapping[str, str]
+) -> dict[str, dg.AssetsDefinition]:
+    """The extract asset of each source these resources (and, for REST banks, `environ`) configure."""
     # io_manager is Dagster's own default, never a source's.
     provided = {*resources.keys(), "io_manager"}
     extracts = {
@@ -59,6 +57,16 @@ def build_definitions(
         extracts |= {
             bank.name: REST_BANK_ASSETS[bank.name] for bank in REST_BANKS if bank.is_configured(environ)
         }
+    return extracts
+
+
+def build_definitions(
+    resources: Mapping[str, object], environ: Mapping[str, str] | None = None
+) -> dg.Definitions:
+    """The code location for the sources `resources` configure (and the REST banks whose
+    credentials `environ` holds): a source left unconfigured is left out, not failed."""
+    environ = os.environ if environ is None else environ
+    extracts = configured_extracts(resources, environ)
     sources = list(extracts.values())
     files = [raw_statement_files] if "statement_files" in resources else []
     ledger = [raw_ledger_export_entries] if "ledger_drop" in resources else []
