@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -132,6 +134,49 @@ def test_failure_mid_load_keeps_previous_rows(conn: psycopg.Connection) -> None:
     with pytest.raises(ConnectionError):
         load(conn, failing_source(), ReplaceScope())
     assert [r[2] for r in table_rows(conn)] == ["a"]
+
+
+def test_overlapping_loads_of_one_scope_leave_one_set_of_rows(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    # A schedule's run and a backfill landing the same day at once: the second load waits for the
+    # first and replaces its rows, as a load after it would.
+    day = ReplaceScope(partition_keys=["2026-01-01"])
+    load(conn, [record("old", "2026-01-01")], day)
+    conn.commit()
+    first_is_copying, release_first = threading.Event(), threading.Event()
+
+    def slow_records() -> Iterator[RawRecord]:
+        yield record("a", "2026-01-01", amount="1.00")
+        first_is_copying.set()
+        release_first.wait(timeout=60)
+        yield record("b", "2026-01-01", amount="1.00")
+
+    def load_in_own_connection(records: Iterable[RawRecord]) -> None:
+        with psycopg.connect(database_url) as own:
+            load(own, records, day)
+
+    first = threading.Thread(target=load_in_own_connection, args=(slow_records(),))
+    first.start()
+    assert first_is_copying.wait(timeout=60)
+    second = threading.Thread(
+        target=load_in_own_connection,
+        args=([record("a", "2026-01-01", amount="2.00"), record("b", "2026-01-01", amount="2.00")],),
+    )
+    second.start()
+    # Only once the second load is waiting on the first does the first go on.
+    deadline = time.monotonic() + 60
+    while not conn.execute(
+        "select exists (select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database())"
+    ).fetchone()[0]:
+        conn.rollback()
+        assert time.monotonic() < deadline, "the second load never waited for the first"
+        time.sleep(0.05)
+    release_first.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    conn.rollback()
+    assert table_rows(conn) == [("acc-1", "2026-01-01", "a", "2.00"), ("acc-1", "2026-01-01", "b", "2.00")]
 
 
 def test_table_names_are_checked(conn: psycopg.Connection) -> None:
