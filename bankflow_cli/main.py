@@ -196,6 +196,45 @@ def connections() -> None:
 
 
 @app.command()
+def export(
+    file_format: Annotated[str, typer.Option("--format", help="csv, xlsx or parquet.")] = "csv",
+    first: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day.")] = None,
+    last: Annotated[
+        datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (included).")
+    ] = None,
+    mart: Annotated[str, typer.Option(help="Any mart in schema marts.")] = "fct_transactions",
+    output: Annotated[
+        Path | None, typer.Option(help="File to write; default exports/<mart>.<format>.")
+    ] = None,
+) -> None:
+    """Write transactions (or any mart) between two days to a CSV, Excel or Parquet file."""
+    import psycopg
+
+    from resources.export_files import FORMATS, write_export
+    from resources.marts_export import ExportError, read_page
+
+    if file_format not in FORMATS:
+        console.print(f"[red]--format is one of {', '.join(FORMATS)}, not {file_format!r}[/]")
+        raise typer.Exit(2)
+    runtime = prepare_runtime(load_settings())
+    path = output or Path("exports") / f"{mart}.{file_format}"
+    try:
+        with psycopg.connect(runtime.database_url) as conn:
+            page = read_page(
+                conn,
+                mart,
+                date_from=first.date() if first else None,
+                date_to=last.date() if last else None,
+                limit=None,
+            )
+    except ExportError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
+    write_export(page, path, file_format)
+    console.print(f"{len(page.rows)} rows of {mart} -> {path}")
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Keep it on 127.0.0.1 unless a TLS proxy is in front."),
     port: int = typer.Option(8780),

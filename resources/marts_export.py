@@ -68,15 +68,16 @@ def read_page(
     *,
     date_from: date | None = None,
     date_to: date | None = None,
-    limit: int = 1000,
+    limit: int | None = 1000,
     offset: int = 0,
 ) -> Page:
-    """Rows `offset`..`offset + limit` of the mart, between the two days (both included), in a
-    stable order (its date, then every column), so that consecutive pages neither skip nor repeat."""
+    """Rows `offset`..`offset + limit` of the mart (all with limit None), between the two days
+    (both included), in a stable order (its date, then every column), so that consecutive pages
+    neither skip nor repeat."""
     mart = list_marts(conn).get(mart_name)
     if mart is None:
         raise ExportError(f"no mart named {mart_name!r} in schema {MARTS_SCHEMA}")
-    if limit < 1 or offset < 0:
+    if (limit is not None and limit < 1) or offset < 0:
         raise ExportError("limit must be at least 1 and offset not negative")
     if (date_from or date_to) and mart.date_column is None:
         raise ExportError(f"{mart_name} has no date column to filter on")
@@ -98,6 +99,8 @@ def read_page(
         where=sql.SQL("where ") + sql.SQL(" and ").join(where) if where else sql.SQL(""),
         order=sql.SQL(", ").join(order),
     )
-    # One more row than asked says whether another page follows.
-    rows = conn.execute(query, [*params, limit + 1, offset]).fetchall()
+    # One more row than asked says whether another page follows (limit null: every row).
+    rows = conn.execute(query, [*params, None if limit is None else limit + 1, offset]).fetchall()
+    if limit is None:
+        return Page(mart, rows, offset, len(rows), has_more=False)
     return Page(mart, rows[:limit], offset, limit, has_more=len(rows) > limit)

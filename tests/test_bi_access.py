@@ -6,14 +6,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import dagster as dg
 import httpx
+import openpyxl
 import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pipeline_runs import rows
+from typer.testing import CliRunner
 
+from bankflow_cli.main import app
 from resources.export_api import export_app
 from resources.warehouse.bi_access import ensure_bi_reader
 from sandbox.server import serve
@@ -136,3 +142,54 @@ def test_the_export_lists_marts_and_refuses_anything_else(export: httpx.Client, 
         response = export.get(url)
         assert response.status_code == 400, url
         assert reason in response.json()["error"], url
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx", "parquet"])
+def test_export_writes_the_transactions_of_the_days_exactly(
+    categorisation_run: dg.ExecuteInProcessResult,
+    categorisation_window: tuple[date, date],
+    database_url: str,
+    file_format: str,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first, last = categorisation_window[0], categorisation_window[0] + timedelta(days=6)
+    expected = sorted(
+        rows(
+            database_url,
+            "select transaction_key, amount from marts.fct_transactions where booking_date between %s and %s",
+            (first, last),
+        )
+    )
+    assert expected
+    path = tmp_path / f"out.{file_format}"
+    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
+    args = ["export", "--format", file_format, "--from", str(first), "--to", str(last), "--output", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"{len(expected)} rows of fct_transactions" in result.output
+
+    if file_format == "csv":
+        with path.open(newline="") as handle:
+            got = [(r["transaction_key"], Decimal(r["amount"])) for r in csv.DictReader(handle)]
+    elif file_format == "xlsx":
+        sheet = openpyxl.load_workbook(path, read_only=True)["fct_transactions"]
+        header, *body = sheet.iter_rows(values_only=True)
+        key, amount = header.index("transaction_key"), header.index("amount")
+        # Excel reads numbers as binary floats; the file holds each amount's exact text.
+        got = [(r[key], Decimal(str(r[amount]))) for r in body]
+    else:
+        table = pq.read_table(path)
+        assert pa.types.is_decimal(table.schema.field("amount").type)
+        got = list(
+            zip(table.column("transaction_key").to_pylist(), table.column("amount").to_pylist(), strict=True)
+        )
+    assert sorted(got) == expected
+
+
+def test_export_refuses_a_bad_format_or_mart(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
+    bad_format = CliRunner().invoke(app, ["export", "--format", "xml"])
+    assert bad_format.exit_code == 2 and "--format is one of csv, xlsx, parquet" in bad_format.output
+    bad_mart = CliRunner().invoke(app, ["export", "--mart", "connections"])
+    assert bad_mart.exit_code == 2 and "no mart named 'connections'" in bad_mart.output
