@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from cryptography.fernet import Fernet, InvalidToken
 
 from resources.connections import list_connections
 from resources.settings import Settings
+from resources.vault import TokenVault, VaultError
 from resources.warehouse.database import libpq_params
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -53,9 +53,7 @@ def _secret_key(settings: Settings) -> Finding:
             "BANKFLOW_SECRET_KEY is not set: tokens cannot be stored",
             "bankflow secret-key >> .env",
         )
-    try:
-        Fernet(settings.secret_key.get_secret_value().encode())
-    except ValueError:
+    if _vault("", settings) is None:
         return Finding(
             "secret key",
             "fail",
@@ -106,18 +104,14 @@ def _database(settings: Settings) -> Finding:
 
 def _connections(database_url: str, settings: Settings) -> list[Finding]:
     findings = []
-    fernet = _fernet(settings)
-    with psycopg.connect(database_url) as conn:
-        tokens = dict(
-            conn.execute("select connection_name, encrypted_tokens from ops.connections").fetchall()
-        )
+    vault = _vault(database_url, settings)
     for connection in list_connections(database_url):
         check = f"connection {connection.name}"
         reconnect = f"bankflow connect {connection.provider}"
         try:
-            if fernet is not None:
-                fernet.decrypt(bytes(tokens[connection.name]))
-        except InvalidToken:
+            if vault is not None:
+                vault.load(connection.name)
+        except VaultError:
             findings.append(
                 Finding(check, "fail", "its tokens cannot be decrypted with BANKFLOW_SECRET_KEY", reconnect)
             )
@@ -134,10 +128,11 @@ def _connections(database_url: str, settings: Settings) -> list[Finding]:
     return findings
 
 
-def _fernet(settings: Settings) -> Fernet | None:
+def _vault(database_url: str, settings: Settings) -> TokenVault | None:
+    """The vault with the configured key; None without a usable key."""
     try:
-        return Fernet(settings.secret_key.get_secret_value().encode()) if settings.secret_key else None
-    except ValueError:
+        return TokenVault(database_url, settings.secret_key.get_secret_value() if settings.secret_key else "")
+    except VaultError:
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -293,8 +293,10 @@ def sync(
     ] = None,
 ) -> None:
     """Fetch today now, then build the models and run the checks: one run, with progress."""
+    from bankflow_cli.runs import run_from_cli
+
     today = datetime.now(UTC).date()
-    raise typer.Exit(_run_days(today, today, source or [], trigger="sync"))
+    raise typer.Exit(run_from_cli(console, today, today, source or [], trigger="sync"))
 
 
 @app.command()
@@ -306,7 +308,9 @@ def backfill(
     ] = None,
 ) -> None:
     """Fetch a range of days and build the models once over it (a single-run backfill)."""
-    raise typer.Exit(_run_days(first.date(), last.date(), source or [], trigger="backfill"))
+    from bankflow_cli.runs import run_from_cli
+
+    raise typer.Exit(run_from_cli(console, first.date(), last.date(), source or [], trigger="backfill"))
 
 
 @app.command()
@@ -344,59 +348,6 @@ def status() -> None:
         )
     console.print(table)
     raise typer.Exit(1 if any(s.failing_checks for s in statuses) else 0)
-
-
-def _run_days(first: date, last: date, sources: list[str], trigger: str) -> int:
-    import dagster as dg
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from bankflow_cli.runs import RunRequestError, check_days, run_days, selected_assets
-
-    try:
-        check_days(first, last, datetime.now(UTC).date())
-    except RunRequestError as error:
-        console.print(f"[red]{error}[/]")
-        return 2
-    settings = load_settings()
-    prepare_runtime(settings)
-    ensure_secret_key(settings)
-    from pipelines.definitions import configured_extracts, defs
-    from pipelines.resources import resources_from_env
-
-    try:
-        assets = selected_assets(defs, configured_extracts(resources_from_env(), os.environ), sources)
-    except RunRequestError as error:
-        console.print(f"[red]{error}[/]")
-        return 2
-    failed: list[str] = []
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress, dg.DagsterInstance.get() as instance:
-        task = progress.add_task(f"{trigger} {first} .. {last}: starting", total=None)
-        steps = 0
-
-        def on_step(step: str, outcome: str) -> None:
-            nonlocal steps
-            steps += 1
-            if outcome == "STEP_FAILURE":
-                failed.append(step)
-            progress.update(task, description=f"{trigger} {first} .. {last}: {steps} steps done, last {step}")
-
-        result = run_days(defs, instance, first, last, assets=assets, trigger=trigger, on_step=on_step)
-    failing_checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    if result.success and not failing_checks:
-        console.print(f"[green]Done[/]: run {result.run_id} ({steps} steps). `bankflow ui` shows it.")
-        return 0
-    if failed:
-        console.print(
-            f"[red]Failed steps[/]: {', '.join(failed)} (run {result.run_id}; its log is in the UI)"
-        )
-    if failing_checks:
-        console.print(f"[red]Failing checks[/]: {', '.join(failing_checks)}")
-    return 1
 
 
 @app.command("import")

@@ -9,14 +9,18 @@ sources already have: their extracts do not run).
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 
 import dagster as dg
+from rich.console import Console
 
+from bankflow_cli.runtime import ensure_secret_key, prepare_runtime
 from pipelines.partitions import PARTITIONS_START
+from resources.settings import load_settings
 
 STEP_EVENTS = {
     dg.DagsterEventType.STEP_SUCCESS,
@@ -119,3 +123,55 @@ def _watch_steps(
         if finished:
             return
         done.wait(POLL_SECONDS)
+
+
+def run_from_cli(console: Console, first: date, last: date, sources: list[str], trigger: str) -> int:
+    """`bankflow sync` and `backfill`: check the request, run it with a progress line, print the
+    outcome; the exit code (0 done, 1 failed, 2 a request that cannot run)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    try:
+        check_days(first, last, datetime.now(UTC).date())
+    except RunRequestError as error:
+        console.print(f"[red]{error}[/]")
+        return 2
+    settings = load_settings()
+    prepare_runtime(settings)
+    ensure_secret_key(settings)
+    from pipelines.definitions import configured_extracts, defs
+    from pipelines.resources import resources_from_env
+
+    try:
+        assets = selected_assets(defs, configured_extracts(resources_from_env(), os.environ), sources)
+    except RunRequestError as error:
+        console.print(f"[red]{error}[/]")
+        return 2
+    failed: list[str] = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress, dg.DagsterInstance.get() as instance:
+        task = progress.add_task(f"{trigger} {first} .. {last}: starting", total=None)
+        steps = 0
+
+        def on_step(step: str, outcome: str) -> None:
+            nonlocal steps
+            steps += 1
+            if outcome == "STEP_FAILURE":
+                failed.append(step)
+            progress.update(task, description=f"{trigger} {first} .. {last}: {steps} steps done, last {step}")
+
+        result = run_days(defs, instance, first, last, assets=assets, trigger=trigger, on_step=on_step)
+    failing_checks = [
+        f"{e.asset_key.to_user_string()}:{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    if result.success and not failing_checks:
+        console.print(f"[green]Done[/]: run {result.run_id} ({steps} steps). `bankflow ui` shows it.")
+        return 0
+    if failed:
+        console.print(
+            f"[red]Failed steps[/]: {', '.join(failed)} (run {result.run_id}; its log is in the UI)"
+        )
+    if failing_checks:
+        console.print(f"[red]Failing checks[/]: {', '.join(failing_checks)}")
+    return 1
