@@ -10,10 +10,8 @@ Amounts are sent as decimal strings in JSON ("-12.30"), never as floats.
 
 from __future__ import annotations
 
-import csv
 import hmac
 import io
-import json
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
@@ -25,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from resources.export_files import write_csv
 from resources.marts_export import ExportError, Page, list_marts, read_page
 
 DEFAULT_LIMIT = 1000
@@ -120,10 +119,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _cell(value: Any) -> Any:
-    return json.dumps(value) if isinstance(value, dict | list) else _text(value)
-
-
 def _json(request: Request, page: Page) -> Response:
     next_url = (
         str(request.url.include_query_params(offset=page.offset + page.limit, limit=page.limit))
@@ -144,8 +139,6 @@ def _json(request: Request, page: Page) -> Response:
 
 def _csv(page: Page) -> Response:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(page.mart.columns)
-    writer.writerows([[_cell(v) for v in row] for row in page.rows])
+    write_csv(page, out)
     headers = {"X-Next-Offset": str(page.offset + page.limit)} if page.has_more else {}
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

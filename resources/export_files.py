@@ -10,7 +10,7 @@ import csv
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from resources.marts_export import Page
 
@@ -32,12 +32,17 @@ def _plain(value: Any) -> Any:
 
 def _csv(page: Page, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(page.mart.columns)
-        for row in page.rows:
-            writer.writerow(
-                ["" if v is None else v.isoformat() if hasattr(v, "isoformat") else _plain(v) for v in row]
-            )
+        write_csv(page, handle)
+
+
+def write_csv(page: Page, handle: TextIO) -> None:
+    """The page as CSV (the file export and the HTTP export): decimals and ISO dates as text."""
+    writer = csv.writer(handle)
+    writer.writerow(page.mart.columns)
+    for row in page.rows:
+        writer.writerow(
+            ["" if v is None else v.isoformat() if hasattr(v, "isoformat") else _plain(v) for v in row]
+        )
 
 
 def _xlsx(page: Page, path: Path) -> None:
