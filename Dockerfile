@@ -45,4 +45,6 @@ EXPOSE 4000
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s \
     CMD ["dagster", "api", "grpc-health-check", "-p", "4000"]
 # No ENTRYPOINT: the Helm chart gives its own `dagster api grpc ...` as the container's args.
-CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "pipelines.definitions", "-a", "defs"]
+# `api grpc` exits when the definitions fail to load (`code-server start` would keep answering
+# health checks), so a broken image never looks healthy.
+CMD ["dagster", "api", "grpc", "-h", "0.0.0.0", "-p", "4000", "-m", "pipelines.definitions", "-a", "defs"]

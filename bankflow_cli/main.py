@@ -34,6 +34,11 @@ recon_app = typer.Typer(
     help="Reconciliation: bank lines vs Razorpay settlements and the company ledger.", no_args_is_help=True
 )
 app.add_typer(recon_app, name="recon")
+owners_app = typer.Typer(
+    help="Owners of connections and accounts: each owner's BI role sees only its own rows.",
+    no_args_is_help=True,
+)
+app.add_typer(owners_app, name="owners")
 console = Console()
 
 
@@ -120,6 +125,7 @@ def connect(
     open_browser: bool = typer.Option(
         True, "--browser/--no-browser", help="Open the consent page in a browser."
     ),
+    owner: str | None = typer.Option(None, help="Owner of the connection's accounts (bankflow owners)."),
 ) -> None:
     """Give bankflow access to a bank: approve on the bank's page, bankflow receives the redirect."""
     import webbrowser
@@ -134,6 +140,8 @@ def connect(
     if provider == "gocardless" and not institution:
         console.print("[red]GoCardless needs --institution[/] (the bank's id, e.g. ING_INGBNL2A).")
         raise typer.Exit(2)
+    if owner is not None:
+        _valid_owner_or_exit(owner)
     settings = load_settings()
     runtime = prepare_runtime(settings)
     ensure_secret_key(settings)
@@ -163,7 +171,89 @@ def connect(
     except provider_config.MissingSetting as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
+    if owner is not None:
+        from resources.owners import set_connection_owner
+
+        set_connection_owner(runtime.database_url, name, owner)
     console.print(f"[green]Connected[/] {provider} as {name!r}; tokens stored encrypted in ops.connections.")
+
+
+def _valid_owner_or_exit(owner: str) -> str:
+    from resources.owners import OwnerError, valid_owner
+
+    try:
+        return valid_owner(owner)
+    except OwnerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+@owners_app.command("connection")
+def owners_connection(
+    connection_name: str = typer.Argument(..., help="The connection (bankflow connections)."),
+    owner: str | None = typer.Argument(None, help="Its owner; omit with --remove."),
+    remove: bool = typer.Option(False, "--remove", help="Take the connection's owner away."),
+) -> None:
+    """Give a connection, and every account it reaches, to an owner."""
+    from resources.owners import OwnerError, set_connection_owner
+
+    if (owner is None) != remove:
+        console.print("[red]Name an owner, or --remove without one.[/]")
+        raise typer.Exit(2)
+    if owner is not None:
+        _valid_owner_or_exit(owner)
+    runtime = prepare_runtime(load_settings())
+    try:
+        set_connection_owner(runtime.database_url, connection_name, owner)
+    except OwnerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Connection {connection_name!r}: owner {owner or 'none'} (the marts show it on the next run)."
+    )
+
+
+@owners_app.command("account")
+def owners_account(
+    source: str = typer.Argument(..., help="The source reporting the account (truelayer, files, ...)."),
+    account_ref: str = typer.Argument(
+        ..., help="The source's account id (dim_accounts.provider_account_id)."
+    ),
+    owner: str | None = typer.Argument(None, help="Its owner; omit with --remove."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the account's own owner."),
+) -> None:
+    """Give one account to an owner, over its connection's owner."""
+    from resources.owners import assign_account
+
+    if (owner is None) != remove:
+        console.print("[red]Name an owner, or --remove without one.[/]")
+        raise typer.Exit(2)
+    if owner is not None:
+        _valid_owner_or_exit(owner)
+    runtime = prepare_runtime(load_settings())
+    assign_account(runtime.database_url, source, account_ref, owner)
+    console.print(
+        f"Account {source}:{account_ref}: owner {owner or 'from its connection'} (on the next run)."
+    )
+
+
+@owners_app.command("list")
+def owners_list() -> None:
+    """Every owner assignment, and the BI role each owner logs in as."""
+    from rich.table import Table
+
+    from resources.owners import assignments
+    from resources.warehouse.owner_access import owner_login_role
+
+    runtime = prepare_runtime(load_settings())
+    table = Table(title="bankflow owners")
+    for column in ("owner", "BI role", "kind", "connection or account"):
+        table.add_column(column)
+    for assignment in assignments(runtime.database_url):
+        table.add_row(
+            assignment.owner, owner_login_role(assignment.owner), assignment.kind, assignment.subject
+        )
+    console.print(table)
 
 
 @app.command()
