@@ -19,6 +19,7 @@ from resources.warehouse.database import (
     sqlalchemy_url,
     with_database,
 )
+from resources.warehouse.owner_access import ensure_owner_reader, owner_passwords
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,8 @@ def prepare_runtime(settings: Settings) -> Runtime:
     bootstrap_schemas(target.url)
     if settings.bi_password:
         ensure_bi_reader(target.url, settings.bi_password.get_secret_value(), settings.bi_role)
+    for owner, password in owner_passwords(os.environ).items():
+        ensure_owner_reader(target.url, owner, password)
     if settings.dagster_database_url:
         # Either a libpq URL or the SQLAlchemy form this function exports (postgresql+psycopg2://):
         # a second call in one process reads back what the first one set.

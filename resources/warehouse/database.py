@@ -20,10 +20,12 @@ from psycopg.conninfo import conninfo_to_dict
 from resources.call_budget import CALL_BUDGET_DDL
 from resources.categories import CATEGORY_OVERRIDES_DDL, CATEGORY_PREDICTIONS_DDL
 from resources.files.ledger import FILE_LEDGER_DDL
+from resources.owners import OWNERS_DDL
 from resources.recon import RECON_DDL
 from resources.recon_refetch import REFETCH_DDL
 from resources.warehouse.embedded import start_embedded_postgres
 from resources.warehouse.loader import raw_table_ddl
+from resources.warehouse.owner_access import ROW_SECURITY_DDL
 from resources.warehouse.quarantine import QUARANTINE_DDL
 from resources.warehouse.raw_tables import all_raw_tables
 
@@ -113,6 +115,8 @@ def bootstrap_schemas(url: str) -> None:
         for schema in PROJECT_SCHEMAS:
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         conn.execute(OPS_DDL)
+        conn.execute(OWNERS_DDL)
+        conn.execute(ROW_SECURITY_DDL)
         conn.execute(QUARANTINE_DDL)
         conn.execute(CALL_BUDGET_DDL)
         conn.execute(FILE_LEDGER_DDL)

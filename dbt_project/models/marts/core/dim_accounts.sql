@@ -2,6 +2,10 @@ with accounts as (
     select * from {{ ref('int_accounts_unified') }}
 ),
 
+owners as (
+    select * from {{ ref('int_account_owners') }}
+),
+
 latest as (
     -- Several sources can report one account: the latest report names it.
     {{ deduplicate('accounts', 'account_key', 'fetched_at desc, source, account_ref') }}
@@ -31,11 +35,14 @@ final as (
         latest.bank_name,
         latest.account_type,
         sources.owner_name,
+        owners.owner,
+        owners.owner_assigned_by,
         sources.sources,
         sources.first_seen_at,
         sources.last_seen_at
     from latest
     inner join sources on latest.account_key = sources.account_key
+    left join owners on latest.account_key = owners.account_key
 )
 
 select * from final

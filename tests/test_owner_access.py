@@ -1,0 +1,238 @@
+"""Owners and row-level security: two owners' BI roles, logged in as themselves, each see only
+their own accounts' rows in the marts, through policies that outlive dbt re-creating the tables."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+from pipeline_runs import rows
+from typer.testing import CliRunner
+
+from bankflow_cli.main import app
+from resources.owners import OwnerError, assign_account, set_connection_owner
+from resources.warehouse.bi_access import ensure_bi_reader
+from resources.warehouse.owner_access import ensure_owner_reader, owner_passwords
+from resources.warehouse.resource import WarehouseResource
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+PASSWORDS = {"alice": "alice-bi-password", "bob": "bob-bi-password"}  # test roles'
+OWNER_MODELS = ("stg_ops__connection_owners", "stg_ops__account_owners", "int_account_owners", "dim_accounts")
+# Marts keyed by account that dbt re-creates as tables on every build.
+TABLE_MARTS = ("dim_accounts", "fct_balances", "fct_account_balances_daily", "recon_balance_checks")
+
+
+def dbt(warehouse: WarehouseResource, *args: str) -> None:
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
+        + ["--target-path", "target/owner_access_test"],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **warehouse.dbt_env()},
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:]
+
+
+@dataclass(frozen=True)
+class Owned:
+    # account_key -> owner, as the assignments below mean it (computed here, not by dbt).
+    owners: dict[str, str]
+    moved: tuple[str, str]  # (source, account_ref) given to bob by account, over its connection
+
+
+def expected_owners(database_url: str, account_assignments: dict[tuple[str, str], str]) -> dict[str, str]:
+    """alice owns the TrueLayer connection; an account's own assignment wins."""
+    owners: dict[str, str] = {}
+    reports = rows(
+        database_url, "select account_key, source, account_ref from intermediate.int_accounts_unified"
+    )
+    for key, source, ref in reports:
+        if (source, ref) in account_assignments:
+            owners[key] = account_assignments[source, ref]
+    for key, source, _ref in reports:
+        if source == "truelayer":
+            owners.setdefault(key, "alice")
+    return owners
+
+
+@pytest.fixture(scope="module")
+def owned(
+    categorisation_run: dg.ExecuteInProcessResult, database_url: str, warehouse: WarehouseResource
+) -> Iterator[Owned]:
+    assert categorisation_run.success
+    accounts = rows(
+        database_url,
+        "select source, account_ref from intermediate.int_accounts_unified"
+        " where source in ('truelayer', 'revolut') order by source, account_ref",
+    )
+    revolut = next(a for a in accounts if a[0] == "revolut")
+    truelayer = next(a for a in accounts if a[0] == "truelayer")
+    assignments = {revolut: "bob", truelayer: "bob"}
+    set_connection_owner(database_url, "truelayer", "alice")
+    for (source, ref), owner in assignments.items():
+        assign_account(database_url, source, ref, owner)
+    for owner, password in PASSWORDS.items():
+        ensure_owner_reader(database_url, owner, password)
+    dbt(warehouse, "build", "--select", *OWNER_MODELS)
+    try:
+        yield Owned(expected_owners(database_url, assignments), truelayer)
+    finally:
+        set_connection_owner(database_url, "truelayer", None)
+        for source, ref in (revolut, truelayer):
+            assign_account(database_url, source, ref, None)
+        dbt(warehouse, "run", "--select", *OWNER_MODELS)
+
+
+@pytest.fixture(scope="module")
+def logins(owned: Owned, database_url: str) -> Iterator[dict[str, psycopg.Connection]]:
+    connections = {
+        owner: psycopg.connect(database_url, user=f"bankflow_bi_{owner}", password=password, autocommit=True)
+        for owner, password in PASSWORDS.items()
+    }
+    yield connections
+    for conn in connections.values():
+        conn.close()
+
+
+def keys_seen(conn: psycopg.Connection, query: str) -> set:
+    return {row[0] for row in conn.execute(query).fetchall()}
+
+
+def test_each_owner_sees_only_its_accounts_and_their_transactions(
+    owned: Owned, logins: dict[str, psycopg.Connection], database_url: str
+) -> None:
+    all_transactions = dict(
+        rows(database_url, "select transaction_key, account_key from marts.fct_transactions")
+    )
+    seen = {}
+    for owner, conn in logins.items():
+        mine = {key for key, who in owned.owners.items() if who == owner}
+        assert mine, owner
+        assert keys_seen(conn, "select account_key from marts.dim_accounts") == mine
+        expected = {t for t, account in all_transactions.items() if account in mine}
+        assert expected, owner
+        seen[owner] = keys_seen(conn, "select transaction_key from marts.fct_transactions")
+        assert seen[owner] == expected
+        # Every mart keyed by account is filtered the same way.
+        assert keys_seen(conn, "select account_key from marts.fct_account_balances_daily") <= mine
+        assert keys_seen(conn, "select account_key from marts.fct_transactions_monthly") <= mine
+    assert not seen["alice"] & seen["bob"]
+    # Accounts of no owner (Fibank, the REST banks, ...) are no one's but the shared role's.
+    assert seen["alice"] | seen["bob"] < set(all_transactions)
+
+
+def test_owner_roles_cannot_read_aggregates_over_everyone_or_private_schemas(
+    logins: dict[str, psycopg.Connection],
+) -> None:
+    conn = logins["alice"]
+    for table in ("marts.mart_spend_monthly", "marts.mart_categorisation_quality", "ops.connections"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f"select 1 from {table} limit 1")  # noqa: S608 - fixed names
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("alter table marts.fct_transactions disable row level security")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("set role bankflow_owner_bob")
+
+
+def test_the_shared_bi_role_still_sees_every_row(owned: Owned, database_url: str) -> None:
+    ensure_bi_reader(database_url, "shared-bi-password", "bankflow_bi_shared_test")
+    ((total,),) = rows(database_url, "select count(*) from marts.fct_transactions")
+    with psycopg.connect(database_url, user="bankflow_bi_shared_test", password="shared-bi-password") as conn:
+        assert conn.execute("select count(*) from marts.fct_transactions").fetchone() == (total,)
+        assert (
+            conn.execute("select count(*) from marts.dim_accounts").fetchone()
+            == rows(database_url, "select count(*) from marts.dim_accounts")[0]
+        )
+
+
+def test_policies_survive_dbt_recreating_the_tables_and_follow_a_new_owner(
+    owned: Owned, logins: dict[str, psycopg.Connection], database_url: str, warehouse: WarehouseResource
+) -> None:
+    oids_before = dict(
+        rows(database_url, "select relname, oid from pg_class where relname = any(%s)", (list(TABLE_MARTS),))
+    )
+    source, ref = owned.moved
+    # The account goes back to its connection's owner; only dim_accounts is rebuilt with it, and
+    # the incremental fct_transactions follows through its policy.
+    assign_account(database_url, source, ref, None)
+    try:
+        dbt(warehouse, "run", "--select", "int_account_owners", *TABLE_MARTS)
+        oids_after = dict(
+            rows(
+                database_url,
+                "select relname, oid from pg_class where relname = any(%s)",
+                (list(TABLE_MARTS),),
+            )
+        )
+        assert all(oids_after[t] != oids_before[t] for t in TABLE_MARTS), "dbt did not re-create the tables"
+        assert (
+            rows(
+                database_url,
+                "select relname from pg_class where relname = any(%s) and not relrowsecurity",
+                (list(TABLE_MARTS),),
+            )
+            == []
+        )
+        moved_key = next(
+            key
+            for key, s, r in rows(
+                database_url, "select account_key, source, account_ref from intermediate.int_accounts_unified"
+            )
+            if (s, r) == owned.moved
+        )
+        alice = logins["alice"]
+        assert moved_key in keys_seen(alice, "select account_key from marts.dim_accounts")
+        assert moved_key not in keys_seen(logins["bob"], "select account_key from marts.dim_accounts")
+        moved_rows = {
+            t
+            for (t,) in rows(
+                database_url,
+                "select transaction_key from marts.fct_transactions where account_key = %s",
+                (moved_key,),
+            )
+        }
+        assert moved_rows
+        assert moved_rows <= keys_seen(alice, "select transaction_key from marts.fct_transactions")
+        for table in TABLE_MARTS[1:]:
+            visible = keys_seen(alice, f"select account_key from marts.{table}")  # noqa: S608 - fixed names
+            assert visible <= {key for key, who in owned.owners.items() if who == "alice"} | {moved_key}
+    finally:
+        assign_account(database_url, source, ref, "bob")
+        dbt(warehouse, "run", "--select", "int_account_owners", "dim_accounts")
+
+
+def test_owner_names_passwords_and_the_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert owner_passwords(
+        {"BANKFLOW_BI_PASSWORD_ALICE": "x", "BANKFLOW_BI_PASSWORD": "y", "OTHER": "z"}
+    ) == {"alice": "x"}
+    for bad in ("Alice", "1st", "a-b", "x" * 41, "robert'); drop table"):
+        with pytest.raises(OwnerError):
+            assign_account(database_url, "truelayer", "any", bad)
+    with pytest.raises(OwnerError, match="no connection named 'nowhere'"):
+        set_connection_owner(database_url, "nowhere", "alice")
+
+    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["owners", "account", "files", "NL00TEST0000000001", "carol"])
+    assert result.exit_code == 0, result.output
+    try:
+        listed = runner.invoke(app, ["owners", "list"])
+        assert listed.exit_code == 0 and "bankflow_bi_carol" in listed.output
+    finally:
+        assert (
+            runner.invoke(app, ["owners", "account", "files", "NL00TEST0000000001", "--remove"]).exit_code
+            == 0
+        )
+    assert rows(database_url, "select count(*) from ops.account_owners where owner = 'carol'") == [(0,)]
+    bad = runner.invoke(app, ["owners", "connection", "nowhere", "alice"])
+    assert bad.exit_code == 2 and "no connection named 'nowhere'" in bad.output
+    assert runner.invoke(app, ["owners", "connection", "truelayer", "Not-An-Owner"]).exit_code == 2
+    assert runner.invoke(app, ["owners", "account", "files", "x"]).exit_code == 2
