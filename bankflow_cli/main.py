@@ -265,7 +265,7 @@ def connections() -> None:
 
     runtime = prepare_runtime(load_settings())
     table = Table(title="bankflow connections")
-    for column in ("connection", "provider", "consent", "last sync", "accounts", "calls today"):
+    for column in ("connection", "provider", "owner", "consent", "last sync", "accounts", "calls today"):
         table.add_column(column)
     colour = {"ok": "green", "expiring": "yellow", "expired": "red", "unknown": "white"}
     for c in list_connections(runtime.database_url):
@@ -277,6 +277,7 @@ def connections() -> None:
         table.add_row(
             c.name,
             c.provider,
+            c.owner or "-",
             f"[{colour[c.consent.state]}]{c.consent.message}[/]",
             f"{c.last_sync_at:%Y-%m-%d %H:%M} UTC" if c.last_sync_at else "never",
             str(c.accounts),

@@ -62,12 +62,13 @@ class ConnectionSummary:
     accounts: int
     calls_today: dict[str, int]  # scope -> successful calls today, summed over accounts
     daily_limit_per_account: int | None
+    owner: str | None = None
 
 
 def list_connections(database_url: str) -> list[ConnectionSummary]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "select connection_name, provider, consent_expires_at, updated_at from ops.connections order by 1"
+            "select connection_name, provider, consent_expires_at, updated_at, owner from ops.connections order by 1"
         ).fetchall()
         return [
             ConnectionSummary(
@@ -79,8 +80,9 @@ def list_connections(database_url: str) -> list[ConnectionSummary]:
                 accounts=sync[1],
                 calls_today=_calls_today(conn, name),
                 daily_limit_per_account=DAILY_CALL_LIMITS.get(provider),
+                owner=owner,
             )
-            for name, provider, expires_at, updated_at in rows
+            for name, provider, expires_at, updated_at, owner in rows
         ]
 
 

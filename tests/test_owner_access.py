@@ -17,6 +17,7 @@ from pipeline_runs import rows
 from typer.testing import CliRunner
 
 from bankflow_cli.main import app
+from resources.connections import list_connections
 from resources.owners import OwnerError, assign_account, set_connection_owner
 from resources.warehouse.bi_access import ensure_bi_reader
 from resources.warehouse.owner_access import ensure_owner_reader, owner_passwords
@@ -207,6 +208,12 @@ def test_policies_survive_dbt_recreating_the_tables_and_follow_a_new_owner(
     finally:
         assign_account(database_url, source, ref, "bob")
         dbt(warehouse, "run", "--select", "int_account_owners", "dim_accounts")
+
+
+def test_connections_name_their_owner(owned: Owned, database_url: str) -> None:
+    by_name = {c.name: c for c in list_connections(database_url)}
+    assert by_name["truelayer"].owner == "alice"
+    assert by_name["revolut"].owner is None
 
 
 def test_owner_names_passwords_and_the_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
