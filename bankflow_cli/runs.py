@@ -66,6 +66,15 @@ def selected_assets(
     return sorted(selection.resolve(defs.resolve_asset_graph()) & job.asset_layer.executable_asset_keys)
 
 
+def planned_steps(defs: dg.Definitions, assets: list[dg.AssetKey] | None) -> int:
+    """How many steps a run of the daily pipeline over `assets` (None: all) has: the progress bar's
+    total. Each op of the (subset) job is one step, whatever the number of days."""
+    job = defs.resolve_job_def("daily_pipeline")
+    if assets is not None:
+        job = job.get_subset(asset_selection=set(assets))
+    return len(job.graph.node_dict)
+
+
 def run_days(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -128,7 +137,14 @@ def _watch_steps(
 def run_from_cli(console: Console, first: date, last: date, sources: list[str], trigger: str) -> int:
     """`bankflow sync` and `backfill`: check the request, run it with a progress line, print the
     outcome; the exit code (0 done, 1 failed, 2 a request that cannot run)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     try:
         check_days(first, last, datetime.now(UTC).date())
@@ -147,9 +163,11 @@ def run_from_cli(console: Console, first: date, last: date, sources: list[str], 
         console.print(f"[red]{error}[/]")
         return 2
     failed: list[str] = []
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    columns += (TimeElapsedColumn(),)
+    total = planned_steps(defs, assets)
     with Progress(*columns, console=console) as progress, dg.DagsterInstance.get() as instance:
-        task = progress.add_task(f"{trigger} {first} .. {last}: starting", total=None)
+        task = progress.add_task(f"{trigger} {first} .. {last}: starting", total=total)
         steps = 0
 
         def on_step(step: str, outcome: str) -> None:
@@ -157,7 +175,7 @@ def run_from_cli(console: Console, first: date, last: date, sources: list[str], 
             steps += 1
             if outcome == "STEP_FAILURE":
                 failed.append(step)
-            progress.update(task, description=f"{trigger} {first} .. {last}: {steps} steps done, last {step}")
+            progress.update(task, completed=steps, description=f"{trigger} {first} .. {last}: last {step}")
 
         result = run_days(defs, instance, first, last, assets=assets, trigger=trigger, on_step=on_step)
     failing_checks = [

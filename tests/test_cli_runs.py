@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bankflow_cli.main import app
-from bankflow_cli.runs import RunRequestError, run_days, selected_assets
+from bankflow_cli.runs import RunRequestError, planned_steps, run_days, selected_assets
 from pipelines.definitions import configured_extracts
 
 TODAY = datetime.now(UTC).date()
@@ -78,4 +78,6 @@ def test_a_backfill_of_one_source_runs_it_and_the_models_once(definitions: dg.De
         e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"
     }
     assert "raw_truelayer" in steps and "raw_revolut" not in steps
+    # The progress bar's total is the steps that run.
+    assert len(steps) == planned_steps(definitions, assets)
     assert len([s for s in steps if s.startswith("dbt_marts")]) == 1
