@@ -326,6 +326,41 @@ def export(
 
 
 @app.command()
+def report(
+    open_report: Annotated[bool, typer.Option("--open", help="Open the report in your browser.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="HTML file to write; default <home>/reports/report-<day>.html and latest.html."),
+    ] = None,
+) -> None:
+    """Charts of the marts (spend, budgets, cash flow, balances, reconciliation) in one HTML file."""
+    import webbrowser
+
+    import psycopg
+    from rich.markup import escape
+
+    from resources.reports.report import ReportError, render_report, reports_folder, save_report, write_report
+
+    if output is not None and (output.suffix.lower() not in (".html", ".htm") or output.is_dir()):
+        console.print(
+            f"[red]--output is the HTML file to write (ending in .html), not {escape(str(output))}[/]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
+    runtime = prepare_runtime(load_settings())
+    try:
+        with psycopg.connect(runtime.database_url) as conn:
+            made = render_report(conn, datetime.now(UTC), runtime.home)
+    except ReportError as error:
+        console.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    path = write_report(made, output) if output else save_report(made, reports_folder(runtime.home))[0]
+    console.print(f"Report of {len(made.charts)} charts -> {escape(str(path))}", soft_wrap=True)
+    if open_report and not webbrowser.open(path.resolve().as_uri()):
+        console.print(f"[yellow]No browser could be opened[/]: open {escape(str(path))}", soft_wrap=True)
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Keep it on 127.0.0.1 unless a TLS proxy is in front."),
     port: int = typer.Option(8780),

@@ -18,6 +18,7 @@ from pipelines.ledger.assets import raw_ledger_export_entries
 from pipelines.quality.checks import build_suite_checks
 from pipelines.quality.source_health import consent_checks, freshness_checks
 from pipelines.recon.sensors import balance_gap_sensor
+from pipelines.reports.assets import reports
 from pipelines.resources import resources_from_env
 from pipelines.sources.berlin_group.assets import raw_berlin_group
 from pipelines.sources.fibank.assets import raw_fibank
@@ -77,6 +78,7 @@ def build_definitions(
         *ledger,
         *DBT_ASSETS,
         category_predictions,
+        reports,
     ]
     # A source left out takes its suites with it.
     defined = {key for asset in assets for key in asset.keys}

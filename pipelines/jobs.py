@@ -9,7 +9,10 @@ import dagster as dg
 daily_pipeline = dg.define_asset_job(
     name="daily_pipeline",
     # Statement files have a partition per file, not per day: their own job and sensor land them.
-    selection=dg.AssetSelection.all() - dg.AssetSelection.tag("bankflow/partitioning", "per_file"),
+    # The reports render once a day on their own (pipelines/reports/assets.py) and on `bankflow report`.
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.tag("bankflow/partitioning", "per_file")
+    - dg.AssetSelection.groups("reports"),
     # The dbt models run in one step per phase (pipelines/transform/phases.py): layers 1-4 first,
     # then the model trains and predicts, then the views and marts that read its predictions.
     description=(

@@ -69,6 +69,7 @@ HANDED_OUT_TOGETHER = {
     "test_category_model": "categorisation_run",
     "test_recon": "categorisation_run",
     "test_bi_access": "categorisation_run",
+    "test_reports": "categorisation_run",
     "test_owner_access": "categorisation_run",
     "test_incremental_staging": "truelayer_landing",
     "test_incremental_marts": "truelayer_landing",
