@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy bench-recon bench-quality clean
+.PHONY: setup demo test ui docs full-refresh lint bench bench-extract bench-parse bench-sftp bench-dbt bench-accuracy bench-recon bench-quality bench-export clean
 
 setup: $(SYNCED) $(MANIFEST)
 
@@ -96,6 +96,10 @@ bench-recon: setup
 
 bench-quality: setup
 	$(VENV)/bin/python -m bench.quality
+
+# The HTTP export of fct_transactions (200,000 rows, every page) vs psql \copy of the same rows.
+bench-export: setup
+	$(VENV)/bin/python -m bench.export
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs
