@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from pipelines.files.assets import raw_statement_files
 from pipelines.partitions import booking_window, daily_partitions
 from pipelines.sources.rest.assets import REST_BANKS, rest_bank_sources
 from pipelines.transform.parse_cache import parse_for_current_connection
@@ -24,7 +25,7 @@ from resources.warehouse.database import dbt_connection, environment
 from resources.warehouse.resource import WarehouseResource
 
 # Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
-TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS))
+TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS), per_file_sources=raw_statement_files.keys)
 PHASES = dbt_phases(json.loads(dbt_project().manifest_path.read_text()))
 
 

@@ -3,7 +3,7 @@ table several extract assets share depending on each of those assets."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -20,11 +20,17 @@ SOURCES_WRITTEN_BY_ASSETS = {("ops", "category_predictions"): CATEGORY_PREDICTIO
 class BankflowDbtTranslator(DagsterDbtTranslator):
     """`shared_sources` maps a dbt source's key to the extract assets that each land part of that
     table (the REST banks in raw.rest_*): no asset materialises the table's own key, so models
-    depend on those instead, which puts them in the lineage and before dbt in every run."""
+    depend on those instead, which puts them in the lineage and before dbt in every run.
+    `per_file_sources`: the raw assets partitioned by statement file, not by day."""
 
-    def __init__(self, shared_sources: Mapping[dg.AssetKey, Sequence[dg.AssetKey]] | None = None) -> None:
+    def __init__(
+        self,
+        shared_sources: Mapping[dg.AssetKey, Sequence[dg.AssetKey]] | None = None,
+        per_file_sources: Collection[dg.AssetKey] = (),
+    ) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self._shared_sources = dict(shared_sources or {})
+        self._per_file_sources = frozenset(per_file_sources)
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -49,6 +55,19 @@ class BankflowDbtTranslator(DagsterDbtTranslator):
             if written in SOURCES_WRITTEN_BY_ASSETS:
                 return SOURCES_WRITTEN_BY_ASSETS[written]
         return super().get_asset_key(dbt_resource_props)
+
+    def get_partition_mapping(
+        self, dbt_resource_props: Mapping[str, Any], dbt_parent_resource_props: Mapping[str, Any]
+    ) -> dg.PartitionMapping | None:
+        # A day of a model reads the entries of every file booked on it, whichever file they came
+        # in: each day depends on all files. (The default, identity, cannot map files to days, and
+        # the automation sensor and backfills refuse such a graph.)
+        if (
+            dbt_parent_resource_props.get("resource_type") == "source"
+            and self.get_asset_key(dbt_parent_resource_props) in self._per_file_sources
+        ):
+            return dg.AllPartitionMapping()
+        return None
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         # fqn is [project, layer, ...]: the layer folder is the group.
