@@ -178,6 +178,14 @@ def connect(
     console.print(f"[green]Connected[/] {provider} as {name!r}; tokens stored encrypted in ops.connections.")
 
 
+def _owner_or_remove(owner: str | None, remove: bool) -> None:
+    if (owner is None) != remove:
+        console.print("[red]Name an owner, or --remove without one.[/]")
+        raise typer.Exit(2)
+    if owner is not None:
+        _valid_owner_or_exit(owner)
+
+
 def _valid_owner_or_exit(owner: str) -> str:
     from resources.owners import OwnerError, valid_owner
 
@@ -197,11 +205,7 @@ def owners_connection(
     """Give a connection, and every account it reaches, to an owner."""
     from resources.owners import OwnerError, set_connection_owner
 
-    if (owner is None) != remove:
-        console.print("[red]Name an owner, or --remove without one.[/]")
-        raise typer.Exit(2)
-    if owner is not None:
-        _valid_owner_or_exit(owner)
+    _owner_or_remove(owner, remove)
     runtime = prepare_runtime(load_settings())
     try:
         set_connection_owner(runtime.database_url, connection_name, owner)
@@ -225,11 +229,7 @@ def owners_account(
     """Give one account to an owner, over its connection's owner."""
     from resources.owners import assign_account
 
-    if (owner is None) != remove:
-        console.print("[red]Name an owner, or --remove without one.[/]")
-        raise typer.Exit(2)
-    if owner is not None:
-        _valid_owner_or_exit(owner)
+    _owner_or_remove(owner, remove)
     runtime = prepare_runtime(load_settings())
     assign_account(runtime.database_url, source, account_ref, owner)
     console.print(

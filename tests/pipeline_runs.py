@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import psycopg
 from psycopg import sql
 
 from pipelines.partitions import LOOKBACK_DAYS
+from resources.warehouse.resource import WarehouseResource
 from sandbox.server import Sandbox
 
 # dbt build without tests: models and the seeds they join (FX rates), which `dbt run` would not load.
@@ -34,6 +39,24 @@ def run_window(
         raise_on_error=False,
         asset_selection=selection,
     )
+
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+
+def run_dbt(warehouse: WarehouseResource, target: str, *args: str) -> str:
+    """A dbt command on the test warehouse, in its own target folder (`target/<target>`); its output.
+    Fails the test, with dbt's last output, when dbt does."""
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
+        + ["--target-path", f"target/{target}"],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **warehouse.dbt_env()},
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:]
+    return completed.stdout
 
 
 def fetched_days(first: date, last: date) -> tuple[date, date]:

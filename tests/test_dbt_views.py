@@ -6,16 +6,12 @@ swap-and-drop CASCADE removed them, and two threads doing it at once deadlocked 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
+from pipeline_runs import run_dbt
 
-from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.warehouse.resource import WarehouseResource
 
 STAGING = "stg_rest__accounts"
@@ -23,15 +19,7 @@ DEPENDENT = "int_accounts_unified"
 
 
 def dbt(warehouse: WarehouseResource, *args: str) -> None:
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        + ["--target-path", "target/dbt_views_test"],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **warehouse.dbt_env()},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:]
+    run_dbt(warehouse, "dbt_views_test", *args)
 
 
 def view_oid(database_url: str, schema: str, name: str) -> int | None:

@@ -3,9 +3,6 @@ their own accounts' rows in the marts, through policies that outlive dbt re-crea
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import rows
+from pipeline_runs import rows, run_dbt
 from typer.testing import CliRunner
 
 from bankflow_cli.main import app
@@ -31,15 +28,7 @@ TABLE_MARTS = ("dim_accounts", "fct_balances", "fct_account_balances_daily", "re
 
 
 def dbt(warehouse: WarehouseResource, *args: str) -> None:
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        + ["--target-path", "target/owner_access_test"],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **warehouse.dbt_env()},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:]
+    run_dbt(warehouse, "owner_access_test", *args)
 
 
 @dataclass(frozen=True)

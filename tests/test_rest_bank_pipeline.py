@@ -25,12 +25,11 @@ from typing import Any
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import MODELS_AND_SEEDS_ONLY, rows
+from pipeline_runs import MODELS_AND_SEEDS_ONLY, rows, run_dbt
 from test_rest_bank_sandbox import RunningBank, running_banks, shipped_banks
 
 from pipelines.partitions import LOOKBACK_DAYS
 from pipelines.sources.rest.assets import rest_bank_asset
-from pipelines.transform.project import DBT_PROJECT_DIR
 from resources.providers.rest_bank_config import RestBank, configured_rest_banks
 from resources.providers.rest_bank_resource import RestBanksResource
 from resources.warehouse.resource import WarehouseResource
@@ -104,15 +103,7 @@ def run(
 
 
 def dbt(warehouse: WarehouseResource, *args: str) -> None:
-    completed = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--profiles-dir", str(DBT_PROJECT_DIR)]
-        + ["--target-path", "target/rest_bank_pipeline_test"],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **warehouse.dbt_env()},
-        capture_output=True,
-        text=True,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:]
+    run_dbt(warehouse, "rest_bank_pipeline_test", *args)
 
 
 def restage(warehouse: WarehouseResource) -> None:
