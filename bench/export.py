@@ -1,14 +1,17 @@
 """Benchmark: the HTTP export of fct_transactions, every page, against `psql \\copy` of the same rows.
 
-    python -m bench.export [--rows N] [--days D] [--limit L] [--format csv|json] [--repeat K] [--json]
+    python -m bench.export [--rows N] [--days D] [--limit L] [--format csv|json]
+        [--paging cursor|offset] [--repeat K] [--json]
 
 Builds a scratch database with `marts.fct_transactions` (the mart's columns and indexes, N rows
 generated in SQL over D booking days), serves it with the export's app (`resources.export_api`,
 the app `bankflow serve` runs) under uvicorn in its own process, and times a client that fetches
-`/transactions?from=...&to=...&limit=L` page after page (CSV following `X-Next-Offset`, or JSON
-following `next`) until the last page. The reference is `psql \\copy (select ... order by ...) to
-stdout csv` of the same rows in the same order (the export's order: the date, then every column),
-psql's start and connection included. Also timed: the same rows as one query through
+`/transactions?from=...&to=...&limit=L` page after page until the last page: with `--paging
+cursor` (the default) CSV follows `X-Next-Cursor` and JSON its `next` link (which carries the
+cursor); with `--paging offset` both follow the offset (`X-Next-Offset`, `offset=` in the query),
+as clients written before the cursor do. The reference is `psql \\copy (select ... order by ...)
+to stdout csv` of the same rows in the same order (the export's order: booking_date, then
+transaction_key), psql's start and connection included. Also timed: the same rows as one query through
 `read_page(limit=None)` (no HTTP, no paging), which separates what the paging costs from what the
 rows cost.
 
@@ -117,7 +120,14 @@ from generate_series(1, %(rows)s) as n
 """
 
 # The indexes dbt gives the model (models/marts/core/fct_transactions.sql).
-INDEXED_COLUMNS = ("transaction_key", "booking_date", "status", "transfer_group_key", "category_source")
+INDEXES = (
+    ("transaction_key",),
+    ("booking_date",),
+    ("status",),
+    ("transfer_group_key",),
+    ("category_source",),
+    ("booking_date", "transaction_key"),
+)
 
 # The export's app, as `bankflow serve` runs it, in a process of its own.
 SERVER = """
@@ -147,14 +157,16 @@ class Sides:
     amount_sum: Decimal
 
 
-def build(url: str, rows: int, days: int) -> None:
+def build(url: str, rows: int, days: int, *, seek_index: bool = True) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("create schema if not exists marts")
         conn.execute(FCT_TRANSACTIONS_DDL)
         conn.execute(GENERATE_SQL, {"rows": rows, "days": days, "first_day": FIRST_DAY})
-        for column in INDEXED_COLUMNS:
+        for columns in INDEXES if seek_index else INDEXES[:-1]:
             conn.execute(
-                sql.SQL("create index on marts.fct_transactions ({})").format(sql.Identifier(column))
+                sql.SQL("create index on marts.fct_transactions ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
             )
         conn.execute("analyze marts.fct_transactions")
 
@@ -162,7 +174,7 @@ def build(url: str, rows: int, days: int) -> None:
 def ordered_select(conn: psycopg.Connection, first: date, last: date) -> str:
     """The export's query without its paging, as literal SQL for psql."""
     mart = list_marts(conn)["fct_transactions"]
-    order = [mart.date_column, *mart.sortable]
+    order = mart.order
     query = sql.SQL("select {} from marts.fct_transactions where {} >= {} and {} <= {} order by {}").format(
         sql.SQL(", ").join(map(sql.Identifier, mart.columns)),
         sql.Identifier(mart.date_column),
@@ -195,30 +207,31 @@ def start_server(url: str, token: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the export server did not answer within 60 s")
 
 
-def fetch_all(client: httpx.Client, fmt: str, first: date, last: date, limit: int) -> tuple[float, list[str]]:
+def fetch_all(
+    client: httpx.Client, fmt: str, paging: str, first: date, last: date, limit: int
+) -> tuple[float, list[str]]:
     """Every page, as a spreadsheet tool would follow them; returns the time and the bodies."""
-    bodies: list[str] = []
-    offset = 0
+    bodies: list = []
+    after: dict[str, str | int] = {}
     start = time.perf_counter()
-    if fmt == "csv":
-        while True:
-            response = client.get(
-                "/transactions",
-                params={"from": first, "to": last, "limit": limit, "offset": offset, "format": "csv"},
-            )
-            response.raise_for_status()
+    while True:
+        params = {"from": first, "to": last, "limit": limit, "format": fmt, **after}
+        response = client.get("/transactions", params=params)
+        response.raise_for_status()
+        if fmt == "csv":
             bodies.append(response.text)
-            if "x-next-offset" not in response.headers:
-                break
-            offset = int(response.headers["x-next-offset"])
-    else:
-        url: str | None = f"/transactions?from={first}&to={last}&limit={limit}"
-        while url:
-            response = client.get(url)
-            response.raise_for_status()
+            cursor, offset = response.headers.get("x-next-cursor"), response.headers.get("x-next-offset")
+        else:
             body = response.json()
             bodies.append(body)
-            url = body["next"]
+            cursor, offset = body["next_cursor"], body["offset"]
+            offset = offset + body["limit"] if body["next"] and offset is not None else None
+        if paging == "cursor" and cursor:
+            after = {"cursor": cursor}
+        elif paging == "offset" and offset is not None:
+            after = {"offset": int(offset)}
+        else:
+            break
     return time.perf_counter() - start, bodies
 
 
@@ -284,6 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--limit", type=int, default=10_000, help="rows per page (default 10,000, the maximum)"
     )
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument(
+        "--paging", choices=("cursor", "offset"), default="cursor", help="how to ask for the next page"
+    )
+    parser.add_argument(
+        "--no-seek-index",
+        action="store_true",
+        help="leave out the (booking_date, transaction_key) index, as in a warehouse built before it",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="timed rounds, order alternating (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--json", action="store_true", help="also print a one-line JSON summary")
@@ -302,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with scratch_database(with_database(target.url, "postgres"), DBNAME, keep=args.keep) as url:
         print(f"building marts.fct_transactions: {args.rows:,} rows over {args.days} days ...", flush=True)
         build_start = time.perf_counter()
-        build(url, args.rows, args.days)
+        build(url, args.rows, args.days, seek_index=not args.no_seek_index)
         with psycopg.connect(url) as conn:
             server_version = conn.execute("show server_version").fetchone()[0]
             size = conn.execute("select pg_size_pretty(pg_table_size('marts.fct_transactions'))").fetchone()[
@@ -323,7 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     timed: dict[str, float] = {}
                     for side in ("export", "psql") if export_first else ("psql", "export"):
                         if side == "export":
-                            timed["export"], bodies = fetch_all(client, args.format, first, last, args.limit)
+                            timed["export"], bodies = fetch_all(
+                                client, args.format, args.paging, first, last, args.limit
+                            )
                         else:
                             timed["psql"], text = time_psql(psql, url, query)
                     one_query, one_query_rows = time_one_query(url, first, last)
@@ -349,7 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     median = statistics.median(r.ratio for r in rounds)
     print(
-        f"\nexport of {args.rows:,} rows ({args.format}, {args.limit:,} per page) vs psql \\copy: "
+        f"\nexport of {args.rows:,} rows ({args.format}, {args.limit:,} per page, by {args.paging}) "
+        f"vs psql \\copy: "
         f"median {median:.2f}x over {len(rounds)} rounds"
         + ("" if ok else "  -- THE SIDES DISAGREE, see above")
     )
@@ -359,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "days": args.days,
             "limit": args.limit,
             "format": args.format,
+            "paging": args.paging,
+            "seek_index": not args.no_seek_index,
             "server": f"{'embedded' if target.embedded else 'external'} PostgreSQL {server_version}",
             "rounds": [asdict(r) | {"ratio": round(r.ratio, 2)} for r in rounds],
             "median_ratio": round(median, 2),

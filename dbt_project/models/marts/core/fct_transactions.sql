@@ -18,12 +18,14 @@
             {'columns': ['status']},
             {'columns': ['transfer_group_key']},
             {'columns': ['category_source']},
+            {'columns': ['booking_date', 'transaction_key']},
         ],
     )
 }}
 
 -- The indexes serve what an incremental run deletes (on_rebuilt_days) and restates
--- (collect_restated_keys), so neither scans the history. An incremental run builds the keys
+-- (collect_restated_keys), so neither scans the history; (booking_date, transaction_key) is the
+-- order the HTTP export pages by, so a page seeks to the last one's key and reads only its rows. An incremental run builds the keys
 -- collect_keys_to_build lists: the rebuilt days' rows and the restated ones.
 -- depends_on: {{ ref('int_transactions_rebuilt_days') }}
 -- depends_on: {{ ref('int_category_overrides') }}
