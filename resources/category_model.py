@@ -369,6 +369,9 @@ def replace_predictions(
     """Replace every row of ops.category_predictions with `predictions`, in one transaction:
     readers see the previous model's answers or these, never a mix or an empty table."""
     with conn.transaction():
+        # Two runs at once: the second waits for the first to commit, then its delete sees (and
+        # replaces) the first one's rows instead of colliding with them on the primary key.
+        conn.execute("select pg_advisory_xact_lock(hashtextextended('ops.category_predictions', 0))")
         conn.execute("delete from ops.category_predictions")
         with conn.cursor().copy(
             "copy ops.category_predictions"

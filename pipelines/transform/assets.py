@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psycopg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from pipelines.files.assets import raw_statement_files
@@ -27,6 +28,7 @@ from resources.warehouse.resource import WarehouseResource
 # Models on the shared raw.rest_* tables depend on each connectors/rest/ bank's extract asset.
 TRANSLATOR = BankflowDbtTranslator(rest_bank_sources(REST_BANKS), per_file_sources=raw_statement_files.keys)
 PHASES = dbt_phases(json.loads(dbt_project().manifest_path.read_text()))
+DBT_LOCK = "bankflow.dbt_build"
 
 
 def dbt_target_dir() -> Path:
@@ -102,6 +104,17 @@ def _buildable_test_selection() -> contextlib.AbstractContextManager[None]:
 @contextmanager
 def _dbt_connection(warehouse: WarehouseResource, dbt: DbtCliResource) -> Iterator[None]:
     # dagster-dbt hands os.environ to the dbt subprocess; profiles.yml reads the connection there.
-    with dbt_connection(warehouse.url):
+    with dbt_connection(warehouse.url), _one_dbt_step_at_a_time(warehouse.url):
         parse_for_current_connection(dbt)
+        yield
+
+
+@contextmanager
+def _one_dbt_step_at_a_time(url: str) -> Iterator[None]:
+    """Hold the warehouse's dbt lock for the block: a dbt step of another run (a schedule's and a
+    backfill's at once, on one Dagster instance or two) waits for it. dbt replaces a view or table
+    by creating it under a temporary name and renaming it, and two builds of the same model at
+    once fail with "relation already exists". A session lock: the server frees it if the process dies."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(hashtextextended(%s, 0))", (DBT_LOCK,))
         yield

@@ -116,13 +116,14 @@ def land(
 
     Raises ScopeViolation (and lands nothing) if a record falls outside the scope.
     """
-    ensure_raw_table(conn, table)
     with conn.transaction(), conn.cursor() as cur:
         # One load of a source's table at a time (a schedule's run and a backfill overlapping): a
         # second load's delete must see the first one's rows, or both sets stay and rows double.
-        # ensure_raw_table's CREATE INDEX IF NOT EXISTS happens to queue loads today too; this lock
-        # says so on purpose and holds if that DDL moves to the bootstrap.
+        # Taken before the table is touched: ensure_raw_table's CREATE INDEX IF NOT EXISTS holds a
+        # share lock on it to the end of the transaction, and a second load waiting here with that
+        # lock would block the first one's delete, each waiting for the other (a deadlock).
         cur.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"raw.{table}/{source}",))
+        ensure_raw_table(conn, table)
         deleted = cur.execute(_delete_statement(table, scope), _scope_params(scope, source)).rowcount
         inserted = 0
         copy_sql = sql.SQL("copy {} ({}) from stdin").format(
