@@ -9,15 +9,38 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from dotenv import load_dotenv
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from bankflow_cli.runtime import PROJECT_ROOT, ensure_secret_key, prepare_runtime
 from resources.settings import load_settings
+from resources.vault import VaultError
+
+
+class _ConfigurationErrorsInOneLine(TyperGroup):
+    """Any command: a database that cannot be reached, or a secret key that is not one, ends it
+    with one line that says so, not a traceback."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except psycopg.OperationalError as error:
+            # libpq's first line names the server and why (never the password).
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            console.print(f"[red]Cannot reach the database[/]: {escape(reason)} (BANKFLOW_DATABASE_URL)")
+            raise typer.Exit(1) from None
+        except VaultError as error:
+            console.print(f"[red]{escape(str(error))}[/]")
+            raise typer.Exit(2) from None
+
 
 # Tracebacks never show local variables: they may hold tokens or connection strings.
 app = typer.Typer(
+    cls=_ConfigurationErrorsInOneLine,
     help="bankflow: bank data into Postgres, modelled with dbt, orchestrated by Dagster.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -50,7 +73,7 @@ def _load_env_file() -> None:
 
 @app.command()
 def demo(
-    days: int = typer.Option(90, help="Daily partitions to backfill, ending today."),
+    days: int = typer.Option(90, min=1, help="Daily partitions to backfill, ending today."),
     seed: int = typer.Option(42, help="Seed of the sandbox world."),
 ) -> None:
     """Embedded Postgres + sandbox banks: backfill, dbt, checks, and a summary."""
@@ -63,7 +86,7 @@ def demo(
 @app.command()
 def ui(
     host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(3000),
+    port: int = typer.Option(3000, min=1, max=65535),
     sandbox_seed: int = typer.Option(
         42, help="Seed of the sandbox world, used when no TrueLayer is configured."
     ),
@@ -363,7 +386,7 @@ def report(
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Keep it on 127.0.0.1 unless a TLS proxy is in front."),
-    port: int = typer.Option(8780),
+    port: int = typer.Option(8780, min=1, max=65535),
 ) -> None:
     """Read-only JSON/CSV export of the marts for spreadsheet tools, behind BANKFLOW_EXPORT_TOKEN."""
     import uvicorn
@@ -499,7 +522,7 @@ def import_(
 @app.command()
 def files(
     connection: str | None = typer.Option(None, help="Only this drop (or `local`)."),
-    limit: int = typer.Option(50, help="Rows to show."),
+    limit: int = typer.Option(50, min=1, help="Rows to show."),
 ) -> None:
     """The file ledger: every statement file seen, its version, status, entries and balance check."""
     from bankflow_cli.files import print_ledger
@@ -519,14 +542,23 @@ def sftp_trust(
     """Record an SFTP host's key as trusted (unknown or changed keys are always refused)."""
     from bankflow_cli.files import trust
     from resources.files.connections import sftp_connections
+    from resources.files.sftp import SftpConnectionError
 
     settings = load_settings()
     drop = next((c for c in sftp_connections() if c.name == connection), None)
     if drop is None:
         console.print(f"[red]No drop named {connection!r}[/] in connectors/sftp/.")
         raise typer.Exit(2)
+    if not os.environ.get(drop.env_name("HOST")):
+        console.print(f"[red]{drop.env_name('HOST')} is not set[/] (environment or .env): the drop's host.")
+        raise typer.Exit(2)
     home = (PROJECT_ROOT / settings.home).resolve() if not settings.home.is_absolute() else settings.home
-    raise typer.Exit(0 if trust(console, drop, home, fingerprint, yes) else 1)
+    try:
+        trusted = trust(console, drop, home, fingerprint, yes)
+    except SftpConnectionError as error:
+        console.print(f"[red]{escape(str(error))}[/]")
+        raise typer.Exit(1) from None
+    raise typer.Exit(0 if trusted else 1)
 
 
 @app.command("secret-key")
@@ -681,13 +713,17 @@ def recon_import_ledger(
 @sandbox_app.command("serve")
 def sandbox_serve(
     seed: int = typer.Option(42),
-    port: int = typer.Option(8700),
+    port: int = typer.Option(8700, min=0, max=65535, help="The first bank's; the next ones follow."),
     host: str = typer.Option("127.0.0.1"),
 ) -> None:
     """Serve the simulated banks until Ctrl-C."""
     from sandbox.server import run_forever
 
-    run_forever(seed=seed, port=port, host=host)
+    try:
+        run_forever(seed=seed, port=port, host=host)
+    except (OSError, OverflowError) as error:  # a port in use, or the last banks' past 65535
+        console.print(f"[red]Cannot serve the sandbox on {escape(host)}:{port}[/]: {escape(str(error))}")
+        raise typer.Exit(1) from None
 
 
 if __name__ == "__main__":
