@@ -287,11 +287,18 @@ def connections() -> None:
     from resources.connections import list_connections
 
     runtime = prepare_runtime(load_settings())
+    listed = list_connections(runtime.database_url)
+    # The owner column only where owners are in use: an 80-column terminal has no room to spare.
+    with_owner = any(c.owner for c in listed)
     table = Table(title="bankflow connections")
-    for column in ("connection", "provider", "owner", "consent", "last sync", "accounts", "calls today"):
+    table.add_column("connection", no_wrap=True)
+    table.add_column("provider", no_wrap=True)
+    if with_owner:
+        table.add_column("owner", no_wrap=True)
+    for column in ("consent", "last sync", "accounts", "calls today"):
         table.add_column(column)
     colour = {"ok": "green", "expiring": "yellow", "expired": "red", "unknown": "white"}
-    for c in list_connections(runtime.database_url):
+    for c in listed:
         if c.daily_limit_per_account is None:
             calls = "no daily limit"
         else:
@@ -300,7 +307,7 @@ def connections() -> None:
         table.add_row(
             c.name,
             c.provider,
-            c.owner or "-",
+            *([c.owner or "-"] if with_owner else []),
             f"[{colour[c.consent.state]}]{c.consent.message}[/]",
             f"{c.last_sync_at:%Y-%m-%d %H:%M} UTC" if c.last_sync_at else "never",
             str(c.accounts),

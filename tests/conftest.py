@@ -77,6 +77,7 @@ HANDED_OUT_TOGETHER = {
 # The modules that take longest (CI's --durations), handed out first so that neither worker is
 # left with a long one at the end; the others follow in name order. Only the order changes.
 LONGEST_FIRST = (
+    "test_reliability_processes",
     "test_transfers",
     "categorisation_run",
     "test_pipeline_truelayer",

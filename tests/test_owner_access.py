@@ -199,10 +199,17 @@ def test_policies_survive_dbt_recreating_the_tables_and_follow_a_new_owner(
         dbt(warehouse, "run", "--select", "int_account_owners", "dim_accounts")
 
 
-def test_connections_name_their_owner(owned: Owned, database_url: str) -> None:
+def test_connections_name_their_owner(
+    owned: Owned, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     by_name = {c.name: c for c in list_connections(database_url)}
     assert by_name["truelayer"].owner == "alice"
     assert by_name["revolut"].owner is None
+    monkeypatch.setenv("BANKFLOW_DATABASE_URL", database_url)
+    listed = CliRunner().invoke(app, ["connections"])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if "truelayer" in line)
+    assert "alice" in row
 
 
 def test_owner_names_passwords_and_the_cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
