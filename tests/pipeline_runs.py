@@ -115,3 +115,13 @@ def forget_staged(conn: psycopg.Connection, model: str, condition: str = "true",
             sql.SQL("delete from staging.{} where {}").format(sql.Identifier(model), sql.SQL(condition)),
             params,
         )
+
+
+def clear_statement_files(database_url: str) -> None:
+    """Forget every statement file landed on this database (its raw rows, the file ledger, its staged
+    rows and quarantined files): a worker's modules share one database, and one module's files
+    would be rows of another's marts."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+        forget_staged(conn, "stg_files__transactions")
+        conn.execute("delete from ops.quarantine where entity = 'file' or file_id is not null")

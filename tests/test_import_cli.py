@@ -3,14 +3,15 @@ quarantine as the drops, and the command says what landed or why not."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from pipeline_runs import clear_statement_files
 from rich.console import Console
 
 from bankflow_cli.files import import_files, print_import
-from tests.pipeline_runs import forget_staged
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 ING = SAMPLES / "camt053-iso20022js" / "ing_example_camt.xml"
@@ -19,15 +20,10 @@ BETTERPLACE = SAMPLES / "mt940-wolph" / "betterplace_sepa_mt9401.sta"
 
 
 @pytest.fixture
-def clean(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
-        forget_staged(conn, "stg_files__transactions")
+def clean(database_url: str) -> Iterator[None]:
+    clear_statement_files(database_url)
     yield
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
-        forget_staged(conn, "stg_files__transactions")
-        conn.execute("delete from ops.quarantine where file_id is not null")
+    clear_statement_files(database_url)
 
 
 def test_import_lands_good_files_once_and_quarantines_the_malformed_one(

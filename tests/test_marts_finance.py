@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import fetched_days, rows, run_window, scalar
+from pipeline_runs import clear_statement_files, fetched_days, rows, run_window, scalar
 from psycopg import sql
 
 from bankflow_cli.files import import_files
@@ -27,7 +27,6 @@ from resources.warehouse.raw_tables import all_raw_tables
 from sandbox.answer_key import world_account_ids
 from sandbox.server import Sandbox
 from sandbox.statement_files import render_statement
-from tests.pipeline_runs import forget_staged
 
 WINDOW_DAYS = 35
 STATEMENT_DAYS = 7
@@ -48,13 +47,6 @@ CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
 
-def _clean_files(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
-        forget_staged(conn, "stg_files__transactions")
-        conn.execute("delete from ops.quarantine where file_id is not null")
-
-
 @pytest.fixture(scope="module")
 def window() -> tuple[date, date]:
     today = datetime.now(UTC).date()
@@ -66,7 +58,7 @@ def statement_days(
     sandbox: Sandbox, database_url: str, window: tuple[date, date], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[date]]:
     """The last STATEMENT_DAYS closed days' statement files of the statement accounts, imported."""
-    _clean_files(database_url)
+    clear_statement_files(database_url)
     today = window[1]
     days = [today - timedelta(days=n) for n in range(STATEMENT_DAYS, 0, -1)]
     folder = tmp_path_factory.mktemp("statements")
@@ -81,7 +73,7 @@ def statement_days(
         results = import_files(database_url, folder / "home", paths, bank=STATEMENT_ACCOUNTS[account.key])
         assert {result.outcome for _, result in results} == {"parsed"}, [r.reason for _, r in results]
     yield days
-    _clean_files(database_url)
+    clear_statement_files(database_url)
 
 
 def _clean_api_balances(database_url: str) -> None:

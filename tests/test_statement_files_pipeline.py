@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
-from pipeline_runs import rows, run_window
+from pipeline_runs import clear_statement_files, rows, run_window
 
 from bankflow_cli.demo import SANDBOX_DROPS, use_sandbox_drop
 from pipelines.definitions import build_definitions
@@ -25,7 +25,6 @@ from sandbox.server import Sandbox
 from sandbox.sftp_drop import SandboxDrop
 from sandbox.sftp_server import corrupt, redrop_duplicate, rename_after_drop
 from sandbox.statement_files import STATEMENT_FORMATS, statement_answer_key
-from tests.pipeline_runs import forget_staged
 
 TODAY = datetime.now(UTC).date()
 FIRST_DAY = TODAY - timedelta(days=8)
@@ -58,10 +57,7 @@ def files_definitions(
 def _clean_files(database_url: str) -> Iterator[None]:
     yield
     # Other modules' marts must not see this module's files.
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
-        forget_staged(conn, "stg_files__transactions")
-        conn.execute("delete from ops.quarantine where entity = 'file' or file_id is not null")
+    clear_statement_files(database_url)
 
 
 def land_new_files(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult | None:

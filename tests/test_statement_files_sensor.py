@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 import pytest
+from pipeline_runs import clear_statement_files
 
 from pipelines.definitions import build_definitions
 from pipelines.files.partitions import statement_file_partitions
@@ -21,9 +22,7 @@ SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 @pytest.fixture
 def clean(database_url: str) -> Iterator[None]:
     yield
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
-        conn.execute("delete from ops.quarantine where file_id is not null")
+    clear_statement_files(database_url)
 
 
 def test_the_sensor_requests_each_new_file_once(

@@ -8,9 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pytest
-from pipeline_runs import rows
+from pipeline_runs import clear_statement_files, rows
 
 from bankflow_cli.files import import_files
 from pipelines.definitions import build_definitions
@@ -27,8 +26,7 @@ DAYS_BACK = 300
 @pytest.fixture
 def clean(database_url: str) -> Iterator[None]:
     yield
-    with psycopg.connect(database_url) as conn:
-        conn.execute("truncate raw.file_entries, raw.file_statements, ops.file_ledger")
+    clear_statement_files(database_url)
 
 
 def test_the_richer_format_wins_and_nothing_is_doubled(
