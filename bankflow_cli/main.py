@@ -362,6 +362,13 @@ def report(
         Path | None,
         typer.Option(help="HTML file to write; default <home>/reports/report-<day>.html and latest.html."),
     ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this owner's rows, read through the owner's BI login (BANKFLOW_BI_PASSWORD_<OWNER>);"
+            " default under <home>/reports/<owner>/."
+        ),
+    ] = None,
 ) -> None:
     """Charts of the marts (spend, budgets, cash flow, balances, reconciliation) in one HTML file."""
     import webbrowser
@@ -369,7 +376,10 @@ def report(
     import psycopg
     from rich.markup import escape
 
+    from resources.owners import OwnerError, valid_owner
     from resources.reports.report import ReportError, render_report, reports_folder, save_report, write_report
+    from resources.settings import environment
+    from resources.warehouse.owner_access import connect_as_owner
 
     if output is not None and (output.suffix.lower() not in (".html", ".htm") or output.is_dir()):
         console.print(
@@ -377,14 +387,25 @@ def report(
             soft_wrap=True,
         )
         raise typer.Exit(2)
+    if owner is not None:
+        try:
+            valid_owner(owner)
+        except OwnerError as error:
+            console.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
+            raise typer.Exit(2) from None
     runtime = prepare_runtime(load_settings())
     try:
-        with psycopg.connect(runtime.database_url) as conn:
-            made = render_report(conn, datetime.now(UTC), runtime.home)
-    except ReportError as error:
+        connection = (
+            connect_as_owner(runtime.database_url, owner, environment())
+            if owner is not None
+            else psycopg.connect(runtime.database_url)
+        )
+        with connection as conn:
+            made = render_report(conn, datetime.now(UTC), runtime.home, owner)
+    except (ReportError, OwnerError) as error:
         console.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
         raise typer.Exit(1) from None
-    path = write_report(made, output) if output else save_report(made, reports_folder(runtime.home))[0]
+    path = write_report(made, output) if output else save_report(made, reports_folder(runtime.home, owner))[0]
     console.print(f"Report of {len(made.charts)} charts -> {escape(str(path))}", soft_wrap=True)
     if open_report and not webbrowser.open(path.resolve().as_uri()):
         console.print(f"[yellow]No browser could be opened[/]: open {escape(str(path))}", soft_wrap=True)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from resources.settings import Settings
+from resources.settings import Settings, environment
 from resources.vault import generate_secret_key
 from resources.warehouse.bi_access import ensure_bi_reader
 from resources.warehouse.database import (
@@ -43,7 +43,7 @@ def prepare_runtime(settings: Settings) -> Runtime:
     bootstrap_schemas(target.url)
     if settings.bi_password:
         ensure_bi_reader(target.url, settings.bi_password.get_secret_value(), settings.bi_role)
-    for owner, password in owner_passwords(os.environ).items():
+    for owner, password in owner_passwords(environment()).items():
         ensure_owner_reader(target.url, owner, password)
     if settings.dagster_database_url:
         # Either a libpq URL or the SQLAlchemy form this function exports (postgresql+psycopg2://):

@@ -6,14 +6,18 @@ warehouse bootstrap, which run before any Dagster code is loaded.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from dotenv import dotenv_values
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_FILE = ".env"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BANKFLOW_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="BANKFLOW_", env_file=ENV_FILE, extra="ignore")
 
     # Unset: bankflow runs its own embedded Postgres under `home`.
     database_url: SecretStr | None = None
@@ -31,3 +35,10 @@ class Settings(BaseSettings):
 
 def load_settings() -> Settings:
     return Settings()
+
+
+def environment() -> dict[str, str]:
+    """The environment as the settings see it: `.env` under the process's own variables. For
+    variables whose names are data (BANKFLOW_BI_PASSWORD_<OWNER>), which no field declares."""
+    from_file = {name: value for name, value in dotenv_values(ENV_FILE).items() if value is not None}
+    return {**from_file, **os.environ}

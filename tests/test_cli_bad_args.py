@@ -120,7 +120,10 @@ BAD_ARGUMENTS: dict[str, list[Case]] = {
     ],
     "owners account": [bad("owners", "account", "truelayer", "acc-1", reason="Name an owner, or --remove")],
     "owners list": [bad("owners", "list", "extra", reason="unexpected extra argument")],
-    "report": [bad("report", "--output", "{tmp}/report.txt", reason="--output is the HTML file to write")],
+    "report": [
+        bad("report", "--output", "{tmp}/report.txt", reason="--output is the HTML file to write"),
+        bad("report", "--owner", "Alice", reason="owner 'Alice' is not a valid name"),
+    ],
 }
 MISSING_CONFIGURATION: dict[str, list[Case]] = {
     "demo": [bad("demo", reason=NO_DATABASE)],

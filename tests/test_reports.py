@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import pytest
 from PIL import Image
 from pipeline_runs import rows
 from psycopg import sql
+from report_page import ReportPage
 from typer.testing import CliRunner
 
 from bankflow_cli.main import app
@@ -71,52 +71,6 @@ def materialised(
         result = dg.materialize([reports], resources={"warehouse": warehouse})
     assert result.success
     return Materialised(result, home)
-
-
-class ReportPage(HTMLParser):
-    """The parts of the report page the tests read: each section's image, each chart's table (as
-    printed), and every address the page refers to."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.images: dict[str, str] = {}
-        self.tables: dict[str, list[list[str]]] = {}
-        self.addresses: list[str] = []
-        self._section: str | None = None
-        self._table: list[list[str]] | None = None
-        self._row: list[str] | None = None
-        self._cell: list[str] | None = None
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        self.addresses += [found[name] or "" for name in ("src", "href") if name in found]
-        if tag == "section":
-            self._section = found["id"]
-        elif tag == "img":
-            assert self._section is not None
-            self.images[self._section] = found["src"] or ""
-        elif tag == "table":
-            self._table = self.tables.setdefault(found["data-chart"] or "", [])
-        elif tag == "tr" and self._table is not None:
-            self._row = []
-            self._table.append(self._row)
-        elif tag in ("td", "th") and self._row is not None:
-            self._cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self._cell is not None and self._row is not None:
-            self._row.append("".join(self._cell))
-            self._cell = None
-        elif tag == "tr":
-            self._row = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data: str) -> None:
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 def printed_value(text: str) -> object:
@@ -202,7 +156,7 @@ def test_the_numbers_beside_each_chart_equal_the_marts(materialised: Materialise
 
     spend = rows(
         database_url,
-        "select owner_name, month_start_date, category, reporting_currency, gross_spend,"
+        "select concat_ws(' · ', owner_name, owner), month_start_date, category, reporting_currency, gross_spend,"
         " refunded_amount, net_spend from marts.mart_spend_monthly",
     )
     header, printed = tables["spend_by_category"]
@@ -211,7 +165,7 @@ def test_the_numbers_beside_each_chart_equal_the_marts(materialised: Materialise
 
     budgets = rows(
         database_url,
-        "select owner_name, category, month_start_date, reporting_currency, cap_reporting, spent,"
+        "select concat_ws(' · ', owner_name, owner), category, month_start_date, reporting_currency, cap_reporting, spent,"
         " remaining, projected_spend from marts.mart_budget_status",
     )
     latest_month = max(b[2] for b in budgets)
@@ -221,7 +175,7 @@ def test_the_numbers_beside_each_chart_equal_the_marts(materialised: Materialise
 
     flows = rows(
         database_url,
-        "select owner_name, month_start_date, reporting_currency, income, spend, transfers_in,"
+        "select concat_ws(' · ', owner_name, owner), month_start_date, reporting_currency, income, spend, transfers_in,"
         " transfers_out, other_transfers_in, other_transfers_out, net_cashflow from marts.mart_cashflow_monthly",
     )
     header, printed = tables["cash_flow"]

@@ -33,22 +33,30 @@ class RenderedChart:
 class Report:
     generated_at: datetime
     charts: tuple[RenderedChart, ...]
+    # Whose rows it shows: None for every owner's (the warehouse's view).
+    owner: str | None = None
 
     def html(self) -> str:
+        whose = f" for {self.owner}" if self.owner else ""
         return html_document(
-            f"{TITLE} {self.generated_at:%Y-%m-%d}",
+            f"{TITLE}{whose} {self.generated_at:%Y-%m-%d}",
             self.generated_at,
             [(chart.data, chart.png) for chart in self.charts],
         )
 
 
-def reports_folder(home: Path) -> Path:
-    """Where reports are kept: `reports/` in the bankflow home (.bankflow)."""
-    return home / "reports"
+def reports_folder(home: Path, owner: str | None = None) -> Path:
+    """Where reports are kept: `reports/` in the bankflow home (.bankflow), an owner's in
+    `reports/<owner>/`."""
+    return home / "reports" / owner if owner else home / "reports"
 
 
-def render_report(conn: psycopg.Connection, generated_at: datetime, home: Path) -> Report:
-    """Every chart of the marts, drawn (matplotlib keeps its font cache under `home`)."""
+def render_report(
+    conn: psycopg.Connection, generated_at: datetime, home: Path, owner: str | None = None
+) -> Report:
+    """Every chart of the marts `conn` reads, drawn (matplotlib keeps its font cache under `home`).
+    An owner's report reads through that owner's BI login (owner_access.connect_as_owner), so
+    row-level security decides its rows exactly as it does for the owner's dashboards."""
     missing = missing_marts(conn)
     if missing:
         raise ReportError(
@@ -56,7 +64,11 @@ def render_report(conn: psycopg.Connection, generated_at: datetime, home: Path) 
             " (bankflow demo, bankflow sync, or a run in the Dagster UI)"
         )
     use_font_cache(home / "matplotlib")
-    return Report(generated_at, tuple(RenderedChart(chart, plot_png(chart)) for chart in read_charts(conn)))
+    try:
+        charts = read_charts(conn)
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise ReportError(f"{error}".strip() + ": the report reads marts this login may not read") from None
+    return Report(generated_at, tuple(RenderedChart(chart, plot_png(chart)) for chart in charts), owner)
 
 
 def write_report(report: Report, path: Path) -> Path:

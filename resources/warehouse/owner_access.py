@@ -6,8 +6,9 @@ table), so any tool that logs in as `bankflow_bi_<owner>` gets the same answer. 
 role see a row when it is a member of `bankflow_owner_<owner>` for the row's owner (dim_accounts.owner,
 and through dim_accounts every mart keyed by account), or of `bankflow_all_owners`.
 
-Only marts with row security are granted to owners: an aggregate over everyone (spend per holder
-name, the categoriser's quality) would show other owners' money, so it is not theirs to read.
+Only marts with row security are granted to owners: an aggregate over everyone (the categoriser's
+quality) would show other owners' money, so it is not theirs to read. The finance aggregates carry
+the owner (spend and cash flow per owner, a budget when its holder's accounts are one owner's).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import sql
 
-from resources.owners import valid_owner
+from resources.owners import OwnerError, valid_owner
 from resources.warehouse.bi_access import BI_SCHEMA, close_private_schemas_to, ensure_role, open_marts_to
 
 OWNER_ROLE_PREFIX = "bankflow_owner_"
@@ -69,6 +70,21 @@ def owner_passwords(environ: Mapping[str, str]) -> dict[str, str]:
         for name, password in environ.items()
         if name.startswith(PASSWORD_VARIABLE_PREFIX) and password
     }
+
+
+def connect_as_owner(database_url: str, owner: str, environ: Mapping[str, str]) -> psycopg.Connection:
+    """A connection as `owner`'s BI login: what the owner's dashboards see, row security applied."""
+    password = owner_passwords(environ).get(valid_owner(owner))
+    if password is None:
+        raise OwnerError(
+            f"owner {owner} has no BI login: set {PASSWORD_VARIABLE_PREFIX}{owner.upper()} in the"
+            f" environment or .env (bankflow then creates the role {owner_login_role(owner)})"
+        )
+    try:
+        return psycopg.connect(database_url, user=owner_login_role(owner), password=password)
+    except psycopg.OperationalError as error:
+        # libpq's reason names the role, never the password.
+        raise OwnerError(f"cannot log in as {owner_login_role(owner)}: {error}".strip()) from None
 
 
 def ensure_owner_reader(database_url: str, owner: str, password: str) -> str:

@@ -34,6 +34,18 @@ owner_first_months as (
     group by owner_name
 ),
 
+-- A budget caps a holder's spend over all their accounts, so it belongs to a bankflow owner only
+-- when every account of the holder with movements is that owner's: a budget over two owners'
+-- accounts (or some of no owner) would show one owner the other's spending.
+holder_owners as (
+    select
+        owner_name,
+        min(owner) as owner
+    from cashflow
+    group by owner_name
+    having count(distinct owner) = 1 and count(owner) = count(*)
+),
+
 budget_months as (
     select
         budgets.owner_name,
@@ -114,24 +126,27 @@ projected as (
 
 final as (
     select
-        {{ surrogate_key(['owner_name', 'category', 'month_start_date']) }} as budget_month_key,
-        owner_name,
-        category,
-        month_start_date,
+        {{ surrogate_key(['projected.owner_name', 'projected.category', 'projected.month_start_date']) }}
+            as budget_month_key,
+        holder_owners.owner,
+        projected.owner_name,
+        projected.category,
+        projected.month_start_date,
         '{{ var("reporting_currency") }}' as reporting_currency,
-        monthly_cap,
-        cap_currency,
-        cap_reporting,
-        spent,
-        cap_reporting - spent as remaining,
-        spent > cap_reporting as is_over_budget,
-        projected_spend,
-        projected_spend > cap_reporting as is_projected_over_budget,
-        is_current_month,
-        days_elapsed,
-        days_in_month,
-        as_of_date
+        projected.monthly_cap,
+        projected.cap_currency,
+        projected.cap_reporting,
+        projected.spent,
+        projected.cap_reporting - projected.spent as remaining,
+        projected.spent > projected.cap_reporting as is_over_budget,
+        projected.projected_spend,
+        projected.projected_spend > projected.cap_reporting as is_projected_over_budget,
+        projected.is_current_month,
+        projected.days_elapsed,
+        projected.days_in_month,
+        projected.as_of_date
     from projected
+    left join holder_owners on projected.owner_name = holder_owners.owner_name
 )
 
 select * from final

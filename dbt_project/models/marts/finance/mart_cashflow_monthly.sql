@@ -19,6 +19,7 @@ categories as (
 -- cash_flow_kind classifies them as it would each row.
 classified as (
     select
+        accounts.owner,
         {{ finance_owner_name('accounts.owner_name') }} as owner_name,
         monthly.month_start_date,
         monthly.amount_reporting,
@@ -36,6 +37,7 @@ classified as (
 
 per_month as (
     select
+        owner,
         owner_name,
         month_start_date,
         coalesce(sum(amount_reporting) filter (where cash_flow_kind = 'income'), 0) as income,
@@ -50,12 +52,13 @@ per_month as (
         cast(sum(transaction_count) as bigint) as transaction_count,
         cast(sum(unconverted_count) as bigint) as unconverted_count
     from classified
-    group by owner_name, month_start_date
+    group by owner, owner_name, month_start_date
 ),
 
 final as (
     select
-        {{ surrogate_key(['owner_name', 'month_start_date']) }} as cashflow_month_key,
+        {{ surrogate_key(['owner', 'owner_name', 'month_start_date']) }} as cashflow_month_key,
+        owner,
         owner_name,
         month_start_date,
         '{{ var("reporting_currency") }}' as reporting_currency,

@@ -19,6 +19,7 @@ categories as (
 -- cash_flow_kind classifies them as it would each row.
 classified as (
     select
+        accounts.owner,
         {{ finance_owner_name('accounts.owner_name') }} as owner_name,
         monthly.month_start_date,
         monthly.category,
@@ -39,6 +40,7 @@ classified as (
 
 spend as (
     select
+        owner,
         owner_name,
         month_start_date,
         category,
@@ -53,6 +55,7 @@ spend as (
 
 per_month as (
     select
+        owner,
         owner_name,
         month_start_date,
         category,
@@ -63,12 +66,13 @@ per_month as (
         cast(sum(transaction_count) as bigint) as transaction_count,
         cast(sum(unconverted_count) as bigint) as unconverted_count
     from spend
-    group by owner_name, month_start_date, category
+    group by owner, owner_name, month_start_date, category
 ),
 
 final as (
     select
-        {{ surrogate_key(['owner_name', 'month_start_date', 'category']) }} as spend_month_key,
+        {{ surrogate_key(['owner', 'owner_name', 'month_start_date', 'category']) }} as spend_month_key,
+        owner,
         owner_name,
         month_start_date,
         category,
