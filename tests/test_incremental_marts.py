@@ -13,6 +13,7 @@ from datetime import date
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from truelayer_landing import at, dbt, land_account, land_day, window_vars
 
 from resources.categories import set_category_override
@@ -47,12 +48,12 @@ def url(server_url: str) -> Iterator[str]:
         yield scratch
 
 
-def kept(url: str) -> dict[str, list[tuple]]:
-    with psycopg.connect(url) as conn:
+def kept(url: str) -> dict[str, list[dict]]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
         return {name: conn.execute(query).fetchall() for name, query in KEPT.items()}
 
 
-def full_build(url: str) -> dict[str, list[tuple]]:
+def full_build(url: str) -> dict[str, list[dict]]:
     dbt(url, *BUILD, *EVERYTHING, "--full-refresh")
     return kept(url)
 
@@ -66,8 +67,12 @@ def spend_count(url: str, month: date) -> int:
     return int(row[0] or 0)
 
 
-def january_groceries(kept: dict[str, list[tuple]]) -> list[int]:
-    return [row[8] for row in kept["spend"] if row[2] == date(2026, 1, 1) and row[3] == "groceries"]
+def january_groceries(kept: dict[str, list[dict]]) -> list[int]:
+    return [
+        row["net_spend"]
+        for row in kept["spend"]
+        if row["month_start_date"] == date(2026, 1, 1) and row["category"] == "groceries"
+    ]
 
 
 def land(url: str, day: date, rows: list[tuple[str, str, str]], hour: int) -> None:
