@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -127,24 +128,33 @@ def test_the_export_pages_a_date_range_of_transactions_exactly(
     assert all(first.isoformat() <= r["booking_date"] <= last.isoformat() for r in served)
 
 
-def _in_export_order(database_url: str, first: date, last: date) -> list[tuple[str, str]]:
-    return rows(
+@dataclass(frozen=True)
+class ExportWindow:
+    first: date
+    last: date
+    # (transaction_key, amount) of the window's rows, in the export's order, from SQL.
+    expected: list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def export_window(
+    categorisation_run: dg.ExecuteInProcessResult, categorisation_window: tuple[date, date], database_url: str
+) -> ExportWindow:
+    first, last = categorisation_window
+    expected = rows(
         database_url,
         "select transaction_key, amount::text from marts.fct_transactions"
         " where booking_date between %s and %s order by booking_date, transaction_key",
         (first, last),
     )
+    assert len(expected) > 100
+    return ExportWindow(first, last, expected)
 
 
 def test_the_export_pages_a_date_range_by_cursor_exactly(
-    categorisation_run: dg.ExecuteInProcessResult,
-    categorisation_window: tuple[date, date],
-    database_url: str,
-    export: httpx.Client,
+    export_window: ExportWindow, export: httpx.Client
 ) -> None:
-    first, last = categorisation_window
-    expected = _in_export_order(database_url, first, last)
-    assert len(expected) > 100
+    first, last, expected = export_window.first, export_window.last, export_window.expected
 
     served: list[dict] = []
     url: str | None = f"/transactions?from={first}&to={last}&limit=100"
@@ -175,15 +185,8 @@ def test_the_export_pages_a_date_range_by_cursor_exactly(
     assert all(first.isoformat() <= r["booking_date"] <= last.isoformat() for r in served)
 
 
-def test_the_export_pages_csv_by_cursor_exactly(
-    categorisation_run: dg.ExecuteInProcessResult,
-    categorisation_window: tuple[date, date],
-    database_url: str,
-    export: httpx.Client,
-) -> None:
-    first, last = categorisation_window
-    expected = _in_export_order(database_url, first, last)
-    assert len(expected) > 100
+def test_the_export_pages_csv_by_cursor_exactly(export_window: ExportWindow, export: httpx.Client) -> None:
+    first, last, expected = export_window.first, export_window.last, export_window.expected
 
     served: list[dict] = []
     params: dict[str, str | int] = {"from": str(first), "to": str(last), "limit": 100, "format": "csv"}
